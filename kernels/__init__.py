@@ -1,0 +1,1 @@
+"""Fused PGD step kernels, installed as :mod:`tradeoff.kernels`."""

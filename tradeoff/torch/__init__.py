@@ -1,0 +1,1 @@
+"""The deep-network layer (needs the ``torch`` extra)."""
