@@ -227,14 +227,20 @@ def svm_algebra() -> list[ProofResult]:
 
 
 def _normal_expectation(func, mean, sd, upper=None):
-    """``E[func(X)]``, X ~ N(mean, sd^2), on ``(-inf, upper]`` (all of R if None)."""
+    """``E[func(X) 1{X <= upper}]``, X ~ N(mean, sd^2), by tanh-sinh quadrature.
+
+    The range is cut at ``mean +- 14 sd``: the normal mass outside is ``1.6e-44``, far
+    below the working precision of ``_DPS`` digits for the integrands used here.
+    """
     import mpmath as mp
 
-    dens = lambda x: mp.exp(-((x - mean) ** 2) / (2 * sd**2)) / (sd * mp.sqrt(2 * mp.pi))  # noqa: E731
-    if upper is None:
-        return mp.quad(lambda x: func(x) * dens(x), [-mp.inf, mean, mp.inf])
-    points = [-mp.inf, upper] if upper <= mean else [-mp.inf, mean, upper]
-    return mp.quad(lambda x: func(x) * dens(x), points)
+    mean, sd = mp.mpf(mean), mp.mpf(sd)
+    lo = mean - 14 * sd
+    hi = mean + 14 * sd if upper is None else min(mp.mpf(upper), mean + 14 * sd)
+    if hi <= lo:
+        return mp.mpf(0)
+    norm = sd * mp.sqrt(2 * mp.pi)
+    return mp.quad(lambda x: func(x) * mp.exp(-((x - mean) ** 2) / (2 * sd**2)) / norm, [lo, hi])
 
 
 def lemma_constants() -> list[ProofResult]:
@@ -274,9 +280,7 @@ def lemma_constants() -> list[ProofResult]:
             )
         )
         # Lemma C.3: P(v y z > 1/sqrt2) with v y z ~ N(4v, v^2), worst case v = 1/sqrt2.
-        prob = _normal_expectation(lambda x: 1, 4 * r2, r2, upper=None) - _normal_expectation(
-            lambda x: 1, 4 * r2, r2, upper=r2
-        )
+        prob = 1 - _normal_expectation(lambda x: 1, 4 * r2, r2, upper=r2)
         out.append(
             ProofResult(
                 "c3.probability",
