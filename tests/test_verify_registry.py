@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
 
@@ -50,7 +51,7 @@ def _groups():
     def bad():
         return [Check.bound("beta.fails", "paper", "a false claim", 2.0, "<=", 1.0)]
 
-    return [Group("alpha", "m.alpha", "Alpha", good), Group("beta", "m.beta", "Beta", bad)]
+    return [Group("alpha", "m.alpha", good), Group("beta", "m.beta", bad)]
 
 
 def test_patterns_select_checks_and_skip_groups():
@@ -63,22 +64,28 @@ def test_patterns_select_checks_and_skip_groups():
 
         return wrapped
 
-    groups = [Group(g.prefix, g.module, g.title, tracking(g.prefix, g.build)) for g in _groups()]
+    groups = [Group(g.prefix, g.module, tracking(g.prefix, g.build)) for g in _groups()]
     report = verify.run_checks("alpha.*", groups)
     assert [c.id for c in report.checks] == ["alpha.one", "alpha.loose"]
     assert built == ["alpha"]
     assert [c.id for c in verify.run_checks("loose", _groups()).checks] == ["alpha.loose"]
+    built.clear()
+    verify.run_checks("alpha", groups)
+    assert built == ["alpha"]
+    built.clear()
+    verify.run_checks("al*.one", groups)
+    assert built == ["alpha"]
     assert verify.run_checks("beta.fails", _groups()).failed
 
 
 def test_check_ids_must_carry_the_group_prefix():
-    groups = [Group("alpha", "m", "t", lambda: [Check.boolean("other.x", "s", "c", True)])]
+    groups = [Group("alpha", "m", lambda: [Check.boolean("other.x", "s", "c", True)])]
     with pytest.raises(ValueError, match=r"must start with 'alpha\.'"):
         verify.run_checks(None, groups)
 
 
 def test_duplicate_ids_are_rejected():
-    groups = [Group("a", "m", "t", lambda: [Check.boolean("a.x", "s", "c", True)] * 2)]
+    groups = [Group("a", "m", lambda: [Check.boolean("a.x", "s", "c", True)] * 2)]
     with pytest.raises(ValueError, match="duplicate"):
         verify.run_checks(None, groups)
 
@@ -103,11 +110,28 @@ def test_cli_verify_exit_code_is_one_on_fail(monkeypatch, tmp_path, capsys):
     assert "alpha.one" in out.out and "no check matches" in out.err
 
 
-def test_discovered_groups_have_prefixes_and_builders():
+def test_discovered_groups_are_the_check_modules():
     groups = verify.discover_groups()
     assert len({g.prefix for g in groups}) == len(groups)
     for g in groups:
-        assert g.prefix.isidentifier() and callable(g.build)
+        assert g.prefix.isidentifier() and g.module == f"tradeoff.checks.{g.prefix}"
+    if groups:
+        built = groups[0].build()
+        assert built and all(c.id.startswith(groups[0].prefix + ".") for c in built)
+
+
+def test_group_module_must_declare_its_prefix(tmp_path, monkeypatch):
+    (tmp_path / "wrongprefix.py").write_text("PREFIX = 'other'\ndef checks():\n    return []\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from tradeoff import checks as package
+
+    monkeypatch.setattr(package, "__path__", [str(tmp_path)])
+    monkeypatch.setattr(package, "__name__", "tradeoff.checks")
+    groups = verify.discover_groups()
+    assert [g.prefix for g in groups] == ["wrongprefix"]
+    with pytest.raises(ValueError, match="must define PREFIX = 'wrongprefix'"):
+        groups[0].build()
+    monkeypatch.delitem(sys.modules, "tradeoff.checks.wrongprefix", raising=False)
 
 
 def test_cli_reproduce_rejects_unknown_names(capsys):

@@ -24,6 +24,7 @@ import importlib
 import json
 import math
 import pkgutil
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -186,9 +187,10 @@ class Check:
 
 @dataclass(frozen=True)
 class Group:
+    """A group of checks: the module ``tradeoff.checks.<prefix>``, imported only when run."""
+
     prefix: str
     module: str
-    title: str
     build: Callable[[], list[Check]]
 
 
@@ -243,18 +245,33 @@ def _format_value(value: float | str) -> str:
 
 
 def discover_groups() -> list[Group]:
-    """Every module of :mod:`tradeoff.checks` with ``PREFIX`` and ``checks()``, by prefix."""
+    """Every module ``tradeoff.checks.<prefix>``, by prefix, without importing any of them.
+
+    A group's module is imported (and must define ``PREFIX == <prefix>`` and
+    ``checks()``) only when the group is built, so ``--only tsipras`` never pays for the
+    imports of the other papers' checks.
+    """
     from tradeoff import checks as package
+
+    def loader(module_name: str, prefix: str) -> Callable[[], list[Check]]:
+        def build() -> list[Check]:
+            module = importlib.import_module(module_name)
+            if getattr(module, "PREFIX", None) != prefix or not callable(
+                getattr(module, "checks", None)
+            ):
+                raise ValueError(
+                    f"{module_name} must define PREFIX = {prefix!r} and a checks() function"
+                )
+            return module.checks()
+
+        return build
 
     groups = []
     for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        prefix = getattr(module, "PREFIX", None)
-        build = getattr(module, "checks", None)
-        if prefix is None or build is None:
+        if info.name.startswith("_"):
             continue
-        title = (module.__doc__ or prefix).strip().splitlines()[0]
-        groups.append(Group(prefix, module.__name__, title, build))
+        module_name = f"{package.__name__}.{info.name}"
+        groups.append(Group(info.name, module_name, loader(module_name, info.name)))
     return sorted(groups, key=lambda g: g.prefix)
 
 
@@ -267,26 +284,24 @@ def _matches(check_id: str, pattern: str | None) -> bool:
     return pattern in check_id
 
 
-def _group_may_match(prefix: str, pattern: str | None) -> bool:
-    """Skip building a group whose ids cannot match (``--only tsipras`` skips trades)."""
+def _selected_groups(groups: list[Group], pattern: str | None) -> list[Group]:
+    """The groups whose ids may match: ``--only tsipras`` or ``tsipras.x`` builds one group."""
     if not pattern:
-        return True
+        return groups
     head = pattern.split(".", 1)[0]
     if any(ch in head for ch in "*?["):
-        return fnmatch.fnmatchcase(prefix, head) or head.startswith("*")
-    if "." in pattern:
-        return head == prefix
-    # A bare word may name a group or occur anywhere inside an id.
-    return True
+        return [g for g in groups if fnmatch.fnmatchcase(g.prefix, head)]
+    named = [g for g in groups if g.prefix == head]
+    # A bare word that names no group may occur anywhere inside an id.
+    return named or groups
 
 
 def run_checks(pattern: str | None = None, groups: Iterable[Group] | None = None) -> VerifyReport:
     """Build every group that may match ``pattern`` and keep the checks that do."""
     start = time.perf_counter()
     selected: list[Check] = []
-    for group in groups if groups is not None else discover_groups():
-        if not _group_may_match(group.prefix, pattern):
-            continue
+    all_groups = list(groups) if groups is not None else discover_groups()
+    for group in _selected_groups(all_groups, pattern):
         t0 = time.perf_counter()
         built = group.build()
         elapsed = time.perf_counter() - t0
@@ -306,30 +321,27 @@ def run_checks(pattern: str | None = None, groups: Iterable[Group] | None = None
 
 
 def print_report(report: VerifyReport, *, verbose: bool = False) -> None:
-    """Print the report as a table on the terminal."""
-    from rich.console import Console
-    from rich.table import Table
+    """Print one block per check, readable at any terminal width (and in CI logs).
 
+    ``STATUS  id  value  expected``, then the source and the claim, then the detail.
+    ``verbose`` adds each group's build time.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False, soft_wrap=False)
+    width = max(min(console.width, 120), 60)
     style = {Status.PASS: "green", Status.FAIL: "bold red", Status.NOTE: "yellow"}
-    table = Table(show_lines=False, expand=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("status")
-    table.add_column("value", justify="right")
-    table.add_column("expected")
-    table.add_column("source")
-    table.add_column("claim / detail", overflow="fold")
+    id_width = min(max((len(c.id) for c in report.checks), default=0), 48)
     for c in report.checks:
-        text = c.claim if not c.detail else f"{c.claim}\n[dim]{c.detail}[/dim]"
-        table.add_row(
-            c.id,
-            f"[{style[c.status]}]{c.status.value}[/]",
-            _format_value(c.value),
-            c.expected,
-            c.source,
-            text,
-        )
-    console = Console(width=max(Console().width, 160) if verbose else None)
-    console.print(table)
+        head = f"{c.id:<{id_width}}  {_format_value(c.value):>12}  {c.expected}"
+        console.print(f"[{style[c.status]}]{c.status.value:<4}[/]  {escape(head)}")
+        body = f"{c.source}: {c.claim}"
+        if verbose:
+            body += f" [{c.seconds:.2f} s]"
+        for text, dim in ((body, False), (c.detail, True)):
+            for line in textwrap.wrap(text, width - 6):
+                console.print(f"      [dim]{escape(line)}[/]" if dim else f"      {escape(line)}")
     counts = report.counts()
     console.print(
         f"{len(report.checks)} checks: [green]{counts['PASS']} PASS[/], "
