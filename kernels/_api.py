@@ -1,0 +1,508 @@
+"""Public API of :mod:`tradeoff.kernels`: validation, dispatch on the array type.
+
+Nothing here imports torch or CuPy at module import: a torch tensor is recognised by
+``type(x).__module__`` before torch is imported, a CuPy array likewise.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tradeoff._validate import check_choice, check_real, check_rng
+
+from . import _threads
+from . import reference as _ref
+
+__all__ = [
+    "BACKENDS",
+    "available_backends",
+    "l2_step",
+    "linf_step",
+    "project_l2",
+    "project_linf",
+    "random_start",
+]
+
+#: Every backend name, in order of preference.
+BACKENDS = ("numba-cpu", "cupy", "numba-cuda", "reference")
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_UINT8 = np.dtype(np.uint8)
+# Below this, the expansion ‖d + s·g‖² = ‖d‖² + 2s<d,g> + s²‖g‖² (float64) has lost more
+# bits than the data dtype has spare; an exact second reduction is done instead.
+_TIGHT = {np.dtype(np.float32): 2.0**-20, np.dtype(np.float64): 2.0**-4}
+
+
+# ----------------------------------------------------------------------------- families
+def _family(x: Any) -> str:
+    """'numpy', 'torch-cpu', 'torch-cuda', 'cupy' or 'numba-device'; TypeError otherwise."""
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    mod = type(x).__module__ or ""
+    if mod.startswith("torch"):
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            dev = x.device.type
+            if dev == "cpu":
+                return "torch-cpu"
+            if dev == "cuda":
+                return "torch-cuda"
+            raise TypeError(f"torch tensors on device {x.device} are not supported (cpu, cuda)")
+    if mod.startswith("cupy"):
+        return "cupy"
+    if mod.startswith("numba.cuda") and hasattr(x, "copy_to_host"):
+        return "numba-device"
+    return "?"
+
+
+def _dtype(a: Any, fam: str) -> np.dtype:
+    if fam.startswith("torch"):
+        import torch
+
+        table = {torch.float32: np.float32, torch.float64: np.float64, torch.uint8: np.uint8}
+        if a.dtype not in table:
+            return np.dtype("O")
+        return np.dtype(table[a.dtype])
+    return np.dtype(a.dtype)
+
+
+def _device(a: Any, fam: str) -> object:
+    if fam.startswith("torch"):
+        return a.device
+    if fam == "cupy":
+        return a.device.id
+    if fam == "numba-device":
+        return "cuda"
+    return "cpu"
+
+
+def _contiguous(a: Any, fam: str) -> bool:
+    if fam.startswith("torch"):
+        return a.is_contiguous()
+    if fam == "numba-device":
+        return a.is_c_contiguous()
+    return bool(a.flags.c_contiguous)
+
+
+def _span(a: Any, fam: str, nbytes: int) -> tuple[int, int]:
+    if fam.startswith("torch"):
+        p = a.data_ptr()
+    elif fam == "numpy":
+        p = a.__array_interface__["data"][0]
+    elif fam == "cupy":
+        p = a.data.ptr
+    else:
+        p = a.__cuda_array_interface__["data"][0]
+    return p, p + nbytes
+
+
+# ----------------------------------------------------------------------------- validation
+@dataclass
+class _Call:
+    fam: str
+    x: Any
+    x0: Any
+    g: Any
+    out: Any
+    dtype: np.dtype
+    n: int  # batch size
+    d: int  # elements per sample
+    alpha: float | Any  # float, or a per-sample array of the caller's family/host
+    eps: float | Any
+    lo: float
+    hi: float
+    backend: str
+
+
+def _check_scalar_or_per_sample(name: str, v: Any, n: int, fam: str) -> float | np.ndarray:
+    """A scalar ≥ 0 or a per-sample array of shape (n,) ≥ 0, finite; returns float or host array."""
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        return check_real(name, v, low=0.0)
+    vfam = _family(v)
+    if vfam == "?":
+        raise TypeError(
+            f"{name} must be a real number or a per-sample array of shape ({n},), "
+            f"got {type(v).__name__}"
+        )
+    if vfam.startswith("torch"):
+        host = v.detach().cpu().numpy()
+    elif vfam == "cupy":
+        host = v.get()
+    elif vfam == "numba-device":
+        host = v.copy_to_host()
+    else:
+        host = v
+    if host.dtype.kind not in "fiu" or host.dtype == np.bool_:
+        raise TypeError(f"{name} must hold real numbers, got dtype {host.dtype}")
+    if host.ndim == 0:
+        return check_real(name, host.item(), low=0.0)
+    if host.shape != (n,):
+        raise ValueError(
+            f"{name} must be a scalar or have shape ({n},) (one value per sample), "
+            f"got shape {tuple(host.shape)}"
+        )
+    if not np.all(np.isfinite(host)):
+        raise ValueError(f"{name} must be finite, got {host!r}")
+    if np.any(host < 0):
+        raise ValueError(f"{name} must be >= 0, got {host!r}")
+    return host
+
+
+def _backend_for(fam: str, backend: str | None) -> str:
+    if backend is None:
+        if fam in ("numpy", "torch-cpu"):
+            return "numba-cpu"
+        if fam == "numba-device":
+            return "numba-cuda"
+        return "cupy" if "cupy" in available_backends() else "numba-cuda"
+    check_choice("backend", backend, BACKENDS)
+    if backend == "cupy" and fam in ("numpy", "torch-cpu", "numba-device"):
+        raise ValueError(f"backend 'cupy' needs CuPy arrays or CUDA torch tensors, got {fam}")
+    if backend == "numba-cpu" and fam not in ("numpy", "torch-cpu"):
+        raise ValueError(f"backend 'numba-cpu' needs numpy arrays or CPU tensors, got {fam}")
+    return backend
+
+
+def _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, *, has_g: bool) -> _Call:
+    fam = _family(x)
+    if fam == "?":
+        raise TypeError(
+            f"x must be a numpy array, a torch tensor or a CuPy array, got {type(x).__name__}"
+        )
+    dtype = _dtype(x, fam)
+    if dtype not in _FLOATS:
+        raise TypeError(f"x must have dtype float32 or float64, got {dtype}")
+    shape = tuple(x.shape)
+    if len(shape) == 0:
+        raise ValueError("x must have at least one axis (the first is the batch), got a 0-d array")
+    dev = _device(x, fam)
+    named = [("x0", x0), ("g", g)] if has_g else [("x0", x0)]
+    if out is not None:
+        named.append(("out", out))
+    for name, a in named:
+        afam = _family(a)
+        if afam != fam:
+            raise TypeError(
+                f"{name} must be the same kind of array as x ({fam}), got {type(a).__name__}"
+                + ("" if afam == "?" else f" ({afam})")
+            )
+        if _device(a, fam) != dev:
+            raise ValueError(f"{name} is on device {_device(a, fam)}, x on {dev}; they must match")
+        if tuple(a.shape) != shape:
+            raise ValueError(f"{name} must have the shape of x {shape}, got {tuple(a.shape)}")
+        adt = _dtype(a, fam)
+        if name == "x0":
+            if adt != dtype and adt != _UINT8:
+                raise TypeError(f"x0 must have dtype {dtype} (as x) or uint8, got {adt}")
+        elif adt != dtype:
+            raise TypeError(f"{name} must have dtype {dtype} (as x), got {adt}")
+    for name, a in [("x", x), *named]:
+        if not _contiguous(a, fam):
+            raise ValueError(
+                f"{name} must be C-contiguous (call .contiguous() / np.ascontiguousarray first)"
+            )
+    n = shape[0]
+    d = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+    lo = check_real("lo", lo, allow_inf=True)
+    hi = check_real("hi", hi, allow_inf=True)
+    if lo > hi:
+        raise ValueError(f"lo must be <= hi, got lo={lo!r}, hi={hi!r}")
+    alpha_v = _check_scalar_or_per_sample("alpha", alpha, n, fam) if has_g else 0.0
+    eps_v = _check_scalar_or_per_sample("eps", eps, n, fam)
+    # Aliasing: the written array may be x itself, but must not overlap x0 or g.
+    itemsize = dtype.itemsize
+    nbytes = n * d * itemsize
+    target = x if out is None else out
+    if n * d > 0:
+        t0, t1 = _span(target, fam, nbytes)
+        for name, a in named:
+            if name == "out":
+                continue
+            a_bytes = n * d * (1 if _dtype(a, fam) == _UINT8 else itemsize)
+            a0, a1 = _span(a, fam, a_bytes)
+            if a0 < t1 and t0 < a1:
+                what = "x" if out is None else "out"
+                raise ValueError(f"{what} must not share memory with {name} (it is written)")
+        if out is not None:
+            x0_, x1_ = _span(x, fam, nbytes)
+            if x0_ < t1 and t0 < x1_ and (x0_, x1_) != (t0, t1):
+                raise ValueError("out must either be x itself or not overlap x")
+    be = _backend_for(fam, backend)
+    return _Call(fam, x, x0, g, out, dtype, n, d, alpha_v, eps_v, lo, hi, be)
+
+
+# ----------------------------------------------------------------------------- CPU path
+def _host_views(c: _Call):
+    """Zero-copy numpy views (1-D) of the call's arrays (CPU families only)."""
+    if c.fam == "torch-cpu":
+        conv = [None if a is None else a.detach().numpy() for a in (c.x, c.x0, c.g, c.out)]
+    else:
+        conv = [c.x, c.x0, c.g, c.out]
+    return [None if a is None else a.reshape(-1) for a in conv]
+
+
+def _param_array(v, dtype: np.dtype) -> tuple[np.ndarray, int]:
+    if isinstance(v, float):
+        return np.full(1, v, dtype=dtype), 0
+    return np.ascontiguousarray(v, dtype=dtype), 1
+
+
+def _torch_threads(c: _Call) -> int | None:
+    if c.fam.startswith("torch"):
+        import torch
+
+        return torch.get_num_threads()
+    return None
+
+
+def _run_cpu(kind: str, c: _Call) -> None:
+    from . import _cpu
+
+    x, x0, g, out = _host_views(c)
+    inplace = out is None or out.ctypes.data == x.ctypes.data
+    if inplace:
+        out = x
+    dt = c.dtype
+    a, sa = _param_array(c.alpha, dt)
+    e, se = _param_array(c.eps, dt)
+    lo = dt.type(c.lo)
+    hi = dt.type(c.hi)
+    step = kind in ("linf", "l2")
+    size = c.n * c.d
+    parallel = size >= _threads.PARALLEL_MIN_ELEMENTS
+    if parallel:
+        import numba
+
+        _threads.choose_layer()
+        nt = _threads.threads_for(_torch_threads(c))
+        if numba.get_num_threads() != nt:
+            numba.set_num_threads(nt)
+    if kind in ("linf", "proj_linf"):
+        if parallel:
+            _cpu.linf_p(x, x0, g if step else None, out, a, sa, e, se, lo, hi, c.d, inplace, nt)
+        else:
+            _cpu.linf_s(x, x0, g if step else None, out, a, sa, e, se, lo, hi, c.d, inplace)
+    else:
+        tight = _TIGHT[dt]
+        if parallel and c.n > 1:
+            _cpu.l2_p(x, x0, g if step else None, out, a, sa, e, se, lo, hi, c.d, inplace, tight)
+        else:
+            _cpu.l2_s(x, x0, g if step else None, out, a, sa, e, se, lo, hi, c.d, inplace, tight)
+
+
+# ----------------------------------------------------------------------------- reference path
+def _to_host(a, fam):
+    if a is None:
+        return None
+    if fam.startswith("torch"):
+        return a.detach().cpu().numpy()
+    if fam == "cupy":
+        return a.get()
+    if fam == "numba-device":
+        return a.copy_to_host()
+    return a
+
+
+def _write_back(target, result: np.ndarray, fam: str) -> None:
+    if fam == "numpy":
+        target[...] = result
+    elif fam.startswith("torch"):
+        import torch
+
+        target.copy_(torch.from_numpy(result).to(target.device))
+    elif fam == "cupy":
+        import cupy
+
+        target[...] = cupy.asarray(result)
+    else:
+        target.copy_to_device(result)
+
+
+def _run_reference(kind: str, c: _Call) -> None:
+    x, x0, g = (_to_host(a, c.fam) for a in (c.x, c.x0, c.g))
+    if kind == "linf":
+        r = _ref.linf_step(x, x0, g, c.alpha, c.eps, c.lo, c.hi)
+    elif kind == "l2":
+        r = _ref.l2_step(x, x0, g, c.alpha, c.eps, c.lo, c.hi)
+    elif kind == "proj_linf":
+        r = _ref.project_linf(x, x0, c.eps, c.lo, c.hi)
+    else:
+        r = _ref.project_l2(x, x0, c.eps, c.lo, c.hi)
+    _write_back(c.x if c.out is None else c.out, r, c.fam)
+
+
+def _run(kind: str, c: _Call):
+    result = c.x if c.out is None else c.out
+    if c.n * c.d == 0:
+        return result
+    if c.backend == "numba-cpu":
+        _run_cpu(kind, c)
+    elif c.backend == "reference":
+        _run_reference(kind, c)
+    elif c.backend == "numba-cuda":
+        from . import _cuda_numba
+
+        _cuda_numba.run(kind, c)
+    else:
+        from . import _cupy
+
+        _cupy.run(kind, c)
+    return result
+
+
+# ----------------------------------------------------------------------------- public API
+def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+    """One fused l∞ PGD step: ``x ← clip(clip(x + α·sign(g), x0 − ε, x0 + ε), lo, hi)``.
+
+    The projected-gradient step of Madry et al. (2018), Eq. (2), for the l∞ threat model,
+    in one pass over memory. ε and α are in the units of ``x`` (e.g. 8/255 for images in
+    [0, 1]).
+
+    Parameters
+    ----------
+    x : array, float32 or float64, C-contiguous, shape (batch, ...)
+        Current iterate; overwritten unless ``out`` is given.
+    x0 : array
+        Clean inputs, same shape; dtype of ``x`` or uint8 (read as ``x0 / 255``).
+    g : array
+        Gradient of the loss, same shape and dtype as ``x``.
+    alpha, eps : float or array of shape (batch,)
+        Step size and radius (>= 0), scalars or one value per sample.
+    lo, hi : float
+        Box (``lo <= hi``); ``-inf``/``inf`` for none.
+    out : array, optional
+        Where to write the result (may be ``x``; must not overlap ``x0`` or ``g``).
+    backend : {"numba-cpu", "cupy", "numba-cuda", "reference"}, optional
+        Force a backend; by default chosen from the array type.
+
+    Returns
+    -------
+    The array written (``out`` or ``x``). The result equals
+    :func:`tradeoff.kernels.reference.linf_step` bit for bit on every backend.
+    """
+    c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
+    return _run("linf", c)
+
+
+def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+    """One fused l2 PGD step, per sample (the first axis is the batch).
+
+    ``x ← clip(Π_ε(x + α·g/‖g‖₂), lo, hi)`` with Π_ε the projection of ``x − x0`` onto the
+    l2 ball of radius ε (Madry et al. 2018, l2 threat model). A zero gradient gives a zero
+    step, ε = 0 gives ``x0`` (clipped), never NaN. Norms are over all axes but the first,
+    accumulated in float64. Arguments as in :func:`linf_step`; the result equals
+    :func:`tradeoff.kernels.reference.l2_step` within float rounding.
+    """
+    c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
+    return _run("l2", c)
+
+
+def project_linf(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+    """Project ``x`` onto the l∞ ball of radius ``eps`` around ``x0``, then onto [lo, hi].
+
+    Arguments as in :func:`linf_step` (without ``g`` and ``alpha``). Bit-identical to
+    :func:`tradeoff.kernels.reference.project_linf`.
+    """
+    c = _prepare(x, x0, None, 0.0, eps, lo, hi, out, backend, has_g=False)
+    return _run("proj_linf", c)
+
+
+def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+    """Project each sample of ``x`` onto the l2 ball of radius ``eps`` around ``x0``, then clip.
+
+    Arguments as in :func:`l2_step` (without ``g`` and ``alpha``).
+    """
+    c = _prepare(x, x0, None, 0.0, eps, lo, hi, out, backend, has_g=False)
+    return _run("proj_l2", c)
+
+
+def random_start(x0, eps, norm="linf", lo=0.0, hi=1.0, *, seed=None):
+    """A random start drawn exactly uniformly from the ε-ball around ``x0``, then clipped.
+
+    l∞: ``x0 + u``, ``u`` uniform on [−ε, ε]^n. l2: ``x0 + ε·U^{1/n}·z/‖z‖₂`` with
+    ``z ~ N(0, I_n)`` and ``U ~ U(0, 1)`` — uniform in the l2 ball (``n`` = elements per
+    sample). Then clipped to [lo, hi] (the clip makes the start non-uniform near the box
+    faces, as in Madry et al.'s reference code). Drawn in float64 on the host from
+    ``seed`` (an integer or a ``numpy.random.Generator``), so the same seed gives the same
+    start on every device.
+
+    Returns a new array of ``x0``'s kind and device; dtype of ``x0``, or float32 if ``x0``
+    is uint8.
+    """
+    check_choice("norm", norm, ("linf", "l2"))
+    rng = check_rng(seed, "seed")
+    fam = _family(x0)
+    if fam == "?":
+        raise TypeError(
+            f"x0 must be a numpy array, a torch tensor or a CuPy array, got {type(x0).__name__}"
+        )
+    dt = _dtype(x0, fam)
+    if dt not in (*_FLOATS, _UINT8):
+        raise TypeError(f"x0 must have dtype float32, float64 or uint8, got {dt}")
+    shape = tuple(x0.shape)
+    if len(shape) == 0:
+        raise ValueError("x0 must have at least one axis (the first axis is the batch)")
+    out_dt = np.dtype(np.float32) if dt == _UINT8 else dt
+    n = shape[0]
+    d = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+    lo = check_real("lo", lo, allow_inf=True)
+    hi = check_real("hi", hi, allow_inf=True)
+    if lo > hi:
+        raise ValueError(f"lo must be <= hi, got lo={lo!r}, hi={hi!r}")
+    e = np.broadcast_to(np.asarray(_check_scalar_or_per_sample("eps", eps, n, fam), float), (n,))
+    host = _to_host(x0, fam).reshape(n, d)
+    base = host.astype(out_dt)
+    if dt == _UINT8:
+        base = base / out_dt.type(255)
+    base = base.astype(np.float64)
+    if norm == "linf":
+        delta = rng.uniform(-1.0, 1.0, size=(n, d)) * e[:, None]
+    else:
+        z = rng.standard_normal((n, d))
+        zn = np.sqrt(np.sum(z * z, axis=1))
+        zn[zn == 0] = 1.0  # probability zero; keeps the draw finite
+        r = e * rng.uniform(0.0, 1.0, size=n) ** (1.0 / d) if d > 0 else e
+        delta = z * (r / zn)[:, None]
+    res = np.clip(base + delta, lo, hi).astype(out_dt).reshape(shape)
+    if fam == "numpy":
+        return res
+    if fam.startswith("torch"):
+        import torch
+
+        return torch.from_numpy(res).to(x0.device)
+    if fam == "cupy":
+        import cupy
+
+        with cupy.cuda.Device(x0.device.id):
+            return cupy.asarray(res)
+    from numba import cuda
+
+    return cuda.to_device(res)
+
+
+def available_backends() -> list[str]:
+    """Backends usable in this process: always ``numba-cpu`` and ``reference``; ``cupy``
+    when CuPy imports and sees a device; ``numba-cuda`` when Numba sees a CUDA device (or
+    the simulator, ``NUMBA_ENABLE_CUDASIM=1``)."""
+    names = ["numba-cpu"]
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            names.append("cupy")
+    except Exception:  # CuPy missing or no driver: not available
+        pass
+    try:
+        from numba import cuda
+
+        if cuda.is_available():
+            names.append("numba-cuda")
+    except Exception:  # numba-cuda missing or no driver
+        pass
+    names.append("reference")
+    return names
