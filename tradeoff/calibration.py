@@ -20,7 +20,7 @@ How the numerics work (and their error)
 the limits α → ±∞; φ(±∞) is taken as φ(±10³⁰⁰) after checking that φ(±10ᵏ) has settled
 (k = 280…300; a limit of +∞ is allowed, an oscillating or negative φ is refused).
 C_η is evaluated on a uniform grid of 1025 values of u (513 for the half-line of H⁻),
-the best grid cell is then refined by 80 steps of vectorised golden-section search, and
+the best grid cell is then refined by 50 steps of vectorised golden-section search, and
 the result is the smaller of the grid and refined values (so refinement never makes it
 worse). For a loss whose C_η is unimodal near its minimum, the minimising α is located
 to ~1e-8 relative and the value of H, H⁻ to ~1e-15 (the value error is quadratic in the
@@ -40,8 +40,10 @@ error there is the error of the contact points, O(h² max |ψ̃''|) with h = 1/2
 refinement and ≲ 1e-12 after it for smooth ψ̃.
 
 *ψ⁻¹.* ψ is non-decreasing; ψ⁻¹(v) = sup{θ ∈ [0, 1] : ψ(θ) ≤ v} is found by bracketing on
-the θ-grid and 60 bisection steps (error < 2⁻⁶⁰/2048 in θ), or by ``scipy.optimize.brentq``
-on a closed-form ψ when the loss has one.
+the θ-grid and Illinois (regula falsi) steps to a bracket below 1e-14, or by
+``scipy.optimize.brentq`` on a closed-form ψ when the loss has one. Its error is the error
+of ψ divided by ψ'(θ): ~1e-13 where ψ' is of order 1, but near v = 0 for a loss with
+ψ'(0) = 0 (exponential, logistic: ψ ≈ θ²/2 resp. θ²/(2 ln 2)) it is ~sqrt(2·1e-16) ≈ 1e-8.
 
 Units: θ and ψ are dimensionless (θ = |2η − 1| is an excess-risk level).
 """
@@ -67,11 +69,14 @@ __all__ = [
     "MarginLoss",
     "calibration_report",
     "conditional_risk",
+    "dip",
     "exponential",
     "get_loss",
     "hinge",
     "is_calibrated",
+    "kinked",
     "logistic",
+    "perceptron",
     "phi_limits",
     "psi",
     "psi_inverse",
@@ -222,6 +227,31 @@ LOSSES: dict[str, MarginLoss] = {
 }
 
 
+# --- losses outside Table 2 that the checks use -----------------------------------------------
+def _kinked(a: np.ndarray) -> np.ndarray:
+    return np.where(a >= 0, np.exp(-np.maximum(a, 0.0)), 1.0 - 0.5 * a)
+
+
+def _dip(a: np.ndarray) -> np.ndarray:
+    return np.select([a >= 1, a >= 0, a > -1, a >= -2], [0.0, 1.0, 2.0, 0.9], 2.0)
+
+
+def _perceptron(a: np.ndarray) -> np.ndarray:
+    return np.maximum(-a, 0.0)
+
+
+#: φ(α) = e^{−α} for α ≥ 0, 1 − α/2 for α < 0: calibrated, non-increasing, not convex
+#: (a concave kink at 0), and its ψ̃ is not convex (ψ < ψ̃ on (0, 0.42)).
+kinked = MarginLoss("kinked", _kinked, nonincreasing=True, formula="e^{−α} (α≥0), 1 − α/2 (α<0)")
+#: A calibrated, non-negative loss with φ(0) = 1 and φ(α) → 0 as α → ∞ that dips below 1 on
+#: α ∈ [−2, −1]: 0 (α ≥ 1), 1 ([0, 1)), 2 ((−1, 0)), 0.9 ([−2, −1]), 2 (α < −2). Its ψ(θ) =
+#: 0.9θ. It meets every stated hypothesis of Theorem 3.1 and breaks the theorem's second
+#: inequality for a discontinuous f (``trades.thm3_1.phi_condition``).
+dip = MarginLoss("dip", _dip, formula="0 | 1 | 2 | 0.9 on [−2,−1] | 2")
+#: The perceptron loss max(0, −α): H⁻ = H = 0, not classification-calibrated.
+perceptron = MarginLoss("perceptron", _perceptron, nonincreasing=True, formula="max(0, −α)")
+
+
 def get_loss(name: str) -> MarginLoss:
     """The Table 2 loss called ``name``."""
     check_choice("loss", name, sorted(LOSSES))
@@ -313,25 +343,70 @@ def _infimum(loss: MarginLoss, eta: np.ndarray, u_max: float, n_grid: int) -> np
     alpha = np.tan(0.5 * np.pi * np.where(inner, grid, 0.0))
     phi_a = np.where(inner, loss(alpha), np.where(grid > 0, hi_lim, lo_lim))
     phi_ma = np.where(inner, loss(-alpha), np.where(grid > 0, lo_lim, hi_lim))
+    # Only the limit columns u = ±1 can hold +inf; they get the 0·inf = 0 treatment.
+    fin = np.isfinite(phi_a) & np.isfinite(phi_ma)
     for start in range(0, eta.size, chunk):
         e = eta[start : start + chunk, None]
-        c = _weighted(e, phi_a[None, :]) + _weighted(1.0 - e, phi_ma[None, :])
+        c = e * np.where(fin, phi_a, 0.0)[None, :] + (1.0 - e) * np.where(fin, phi_ma, 0.0)
+        if not fin.all():
+            c[:, ~fin] = _weighted(e, phi_a[None, ~fin]) + _weighted(1.0 - e, phi_ma[None, ~fin])
         j = np.argmin(c, axis=1)
         idx[start : start + chunk] = j
         best[start : start + chunk] = c[np.arange(c.shape[0]), j]
-    # Golden-section refinement on the bracket around the best grid point.
+    # Golden-section refinement on the bracket around the best grid point: one new
+    # evaluation per step; 50 steps shrink the bracket (width 4/(n_grid − 1)) by 0.618⁵⁰,
+    # to ~1e-13 in u.
+    # Interior points have |u| < 1, so φ itself (no limits) is evaluated; a NaN from a
+    # user φ is ignored (fmin) rather than propagated.
+    raw = _raw_phi(loss)
     a = grid[np.maximum(idx - 1, 0)]
     b = grid[np.minimum(idx + 1, n_grid - 1)]
-    for _ in range(80):
+    w1, w0 = eta, 1.0 - eta
+    z1, z0 = w1 == 0.0, w0 == 0.0
+
+    any_zero = bool(np.any(z1) or np.any(z0))
+
+    def c_of(u: np.ndarray) -> np.ndarray:
+        al = np.tan(0.5 * np.pi * u)
+        if not any_zero:
+            return w1 * raw(al) + w0 * raw(-al)
+        # 0·inf = 0: a label of probability zero contributes nothing
+        return w1 * np.where(z1, 0.0, raw(al)) + w0 * np.where(z0, 0.0, raw(-al))
+
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         c_pt = b - _GOLDEN * (b - a)
         d_pt = a + _GOLDEN * (b - a)
-        fc = _c_at_u(loss, eta, c_pt)
-        fd = _c_at_u(loss, eta, d_pt)
-        best = np.minimum(best, np.minimum(fc, fd))
-        left = fc <= fd
-        b = np.where(left, d_pt, b)
-        a = np.where(left, a, c_pt)
+        fc, fd = c_of(c_pt), c_of(d_pt)
+        best = np.fmin(best, np.fmin(fc, fd))
+        for _ in range(50):
+            left = fc <= fd  # the minimum is in [a, d]
+            a = np.where(left, a, c_pt)
+            b = np.where(left, d_pt, b)
+            new = np.where(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
+            fnew = c_of(new)
+            best = np.fmin(best, fnew)
+            c_pt, fc, d_pt, fd = (
+                np.where(left, new, d_pt),
+                np.where(left, fnew, fd),
+                np.where(left, c_pt, new),
+                np.where(left, fc, fnew),
+            )
     return best
+
+
+@functools.lru_cache(maxsize=256)
+def _raw_phi(loss: MarginLoss) -> Callable[[np.ndarray], np.ndarray]:
+    """φ on float arrays without the per-call checks (used in the inner loops, after the
+    grid stage has validated φ); scalar-only callables are wrapped with np.vectorize."""
+    probe = np.array([-1.0, 0.0, 1.0])
+    try:
+        with np.errstate(all="ignore"):
+            ok = np.asarray(loss.phi(probe), dtype=np.float64).shape == probe.shape
+    except (TypeError, ValueError):
+        ok = False
+    if ok:
+        return lambda a: np.asarray(loss.phi(a), dtype=np.float64)
+    return np.vectorize(lambda t: float(loss.phi(float(t))), otypes=[np.float64])
 
 
 def _check_eta(eta: object) -> np.ndarray:
@@ -391,7 +466,7 @@ def psi_tilde(loss: object, theta: object) -> np.ndarray:
     """ψ̃(θ) = H⁻((1+θ)/2) − H((1+θ)/2) on θ ∈ [0, 1] (Zhang et al. §2.5), numerical."""
     loss = _as_loss(loss)
     t = _check_theta(theta)
-    return _psi_tilde_raw(loss, t.ravel()).reshape(t.shape)
+    return _tilde_lookup(_envelope(loss), loss, t.ravel()).reshape(t.shape)
 
 
 # --- the convex envelope ψ = ψ̃** ------------------------------------------------------------
@@ -479,8 +554,19 @@ def _psi_numeric(loss: MarginLoss, t: np.ndarray) -> np.ndarray:
         in_seg |= m
     rest = ~in_seg
     if np.any(rest):
-        out[rest] = _psi_tilde_raw(loss, flat[rest])
+        out[rest] = _tilde_lookup(env, loss, flat[rest])
     return out.reshape(t.shape)
+
+
+def _tilde_lookup(env: _Envelope, loss: MarginLoss, t: np.ndarray) -> np.ndarray:
+    """ψ̃ at t, reusing the envelope grid's values where t is a grid point."""
+    j = np.clip(np.searchsorted(env.theta, t), 0, env.theta.size - 1)
+    on_grid = env.theta[j] == t
+    out = np.empty(t.shape)
+    out[on_grid] = env.tilde[j[on_grid]]
+    if not np.all(on_grid):
+        out[~on_grid] = _psi_tilde_raw(loss, t[~on_grid])
+    return out
 
 
 def psi(loss: object, theta: object, *, method: str = "auto") -> np.ndarray:
@@ -570,18 +656,38 @@ def _sup_level_closed(f: Callable, target: float) -> float:
 
 
 def _psi_inverse_numeric(loss: MarginLoss, v: np.ndarray) -> np.ndarray:
+    """sup{θ : ψ(θ) ≤ v}: bracket on the θ-grid, then vectorised Illinois (regula falsi)
+    steps on ψ(θ) − v, stopped when the bracket is below 1e-14 or after 40 steps."""
     env = _envelope(loss)
-    # Bracket on the grid: the last grid θ with ψ ≤ v, and the next one.
     k = np.searchsorted(env.hull, v, side="right") - 1
     k = np.clip(k, 0, env.theta.size - 1)
-    lo = env.theta[k].copy()
-    hi = env.theta[np.minimum(k + 1, env.theta.size - 1)].copy()
     at_end = k == env.theta.size - 1
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        ok = _psi_numeric(loss, mid) <= v
-        lo = np.where(ok, mid, lo)
-        hi = np.where(ok, hi, mid)
+    kk = np.minimum(k + 1, env.theta.size - 1)
+    lo, hi = env.theta[k].copy(), env.theta[kk].copy()
+    flo = _psi_numeric(loss, lo) - v
+    fhi = _psi_numeric(loss, hi) - v
+    side = np.zeros(v.shape, dtype=np.int8)
+    for _ in range(40):
+        active = (hi - lo > 1e-14) & (fhi > 0) & (flo <= 0)
+        if not np.any(active):
+            break
+        denom = fhi - flo
+        mid = np.where(denom > 0, lo - flo * (hi - lo) / np.where(denom > 0, denom, 1.0), lo)
+        mid = np.clip(mid, lo, hi)
+        mid = np.where((mid <= lo) | (mid >= hi), 0.5 * (lo + hi), mid)
+        fm = _psi_numeric(loss, mid) - v
+        # |ψ(mid) − v| at rounding level: mid is the answer (ψ strictly increasing there)
+        done = active & (np.abs(fm) <= 4e-16 * np.maximum(1.0, v)) & (fm != 0)
+        lo, hi = np.where(done, mid, lo), np.where(done, mid, hi)
+        active &= ~done
+        go_lo = active & (fm <= 0)  # ψ(mid) ≤ v: the sup is at or right of mid
+        go_hi = active & ~go_lo
+        lo, flo = np.where(go_lo, mid, lo), np.where(go_lo, fm, flo)
+        hi, fhi = np.where(go_hi, mid, hi), np.where(go_hi, fm, fhi)
+        # Illinois: halve the stale end's value when the same end moves twice
+        fhi = np.where(go_lo & (side == 1), 0.5 * fhi, fhi)
+        flo = np.where(go_hi & (side == -1), 0.5 * flo, flo)
+        side = np.where(go_lo, 1, np.where(go_hi, -1, side)).astype(np.int8)
     return np.where(at_end, 1.0, lo)
 
 

@@ -33,6 +33,7 @@ is :func:`theorem_3_2_construction`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import numbers
@@ -276,7 +277,7 @@ class IntervalExample:
         """Number of k in the paper's range k = 0, …, ⌈1/(2ε) − 1⌉."""
         return math.ceil(Fraction(1) / (2 * Fraction(self.eps)) - 1) + 1
 
-    @property
+    @functools.cached_property
     def label_intervals(self) -> tuple[tuple, ...]:
         """(lo, hi, y) with y = −1 on [2kε, (2k+1)ε) and +1 on ((2k+1)ε, (2k+2)ε], cut at 1."""
         e = self.eps
@@ -410,8 +411,7 @@ class IntervalExample:
     def optimal_surrogate_risk(self, loss: object) -> float:
         """R*_φ = inf_f R_φ(f) = E H(η(X)) = P(Y=−1)·H(0) + P(Y=+1)·H(1) (an infimum: for
         losses with φ > 0 everywhere, e.g. exponential, it is not attained)."""
-        loss = cal._as_loss(loss)
-        h0, h1 = cal.H(loss, np.array([0.0, 1.0]))
+        h0, h1 = _h_at_labels(cal._as_loss(loss))
         return float(self.p_negative) * float(h0) + float(self.p_positive) * float(h1)
 
     def boundary_surrogate(self, f: PiecewiseAffine, loss: object, lam: float) -> float:
@@ -429,24 +429,54 @@ class IntervalExample:
             )
         loss = cal._as_loss(loss)
         lam = check_real("lam", lam, low=0.0, low_open=True)
-        e = self.eps
-        t = f.breaks
-        cuts = {0, 1}
-        for ti in t:
-            for c in (ti - e, ti, ti + e):
-                if 0 < c < 1:
-                    cuts.add(c)
-        cuts = sorted(cuts)
-        total = 0.0
-        for p, q in itertools.pairwise(cuts):
-            m = (p + q) / 2
-            i = next(j for j in range(len(t) - 1) if t[j] < m < t[j + 1])
-            own = float(f.start[i])
-            vals = [float(f.start[j]) for j in range(len(t) - 1) if t[j] - e < m < t[j + 1] + e]
-            vals += [float(v) for ti, v in zip(t, f.at) if ti - e <= m <= ti + e]
-            arg = np.array(vals) * own / lam
-            total += float(q - p) * float(np.max(loss(arg)))
-        return total
+        lengths, products, starts = _ball_cells(self, f)
+        vals = loss(products / lam)
+        return float(np.dot(lengths, np.maximum.reduceat(vals, starts)))
+
+    def risks_cached(self, f: PiecewiseAffine) -> Risks:
+        """:meth:`risks`, memoised on (example, f) — both are immutable."""
+        _check_f(f)
+        return _risks_cached(self, f)
+
+
+@functools.lru_cache(maxsize=4096)
+def _risks_cached(example: IntervalExample, f: PiecewiseAffine) -> Risks:
+    return example.risks(f)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ball_cells(example: IntervalExample, f: PiecewiseAffine):
+    """Cells of [0, 1] on which f(x) and the set of values of f on B(x, ε) are constant.
+
+    Returns (cell lengths, the products f(x')f(x) for every reachable value, flattened,
+    and the start index of each cell's block) — exact end points, float products.
+    """
+    e = example.eps
+    t = f.breaks
+    cuts = {0, 1}
+    for ti in t:
+        for c in (ti - e, ti, ti + e):
+            if 0 < c < 1:
+                cuts.add(c)
+    cuts = sorted(cuts)
+    lengths, products, starts = [], [], []
+    for p, q in itertools.pairwise(cuts):
+        m = (p + q) / 2
+        i = next(j for j in range(len(t) - 1) if t[j] < m < t[j + 1])
+        own = float(f.start[i])
+        vals = [float(f.start[j]) for j in range(len(t) - 1) if t[j] - e < m < t[j + 1] + e]
+        vals += [float(v) for ti, v in zip(t, f.at) if ti - e <= m <= ti + e]
+        starts.append(len(products))
+        products.extend(v * own for v in vals)
+        lengths.append(float(q - p))
+    return np.array(lengths), np.array(products), np.array(starts, dtype=np.intp)
+
+
+@functools.lru_cache(maxsize=64)
+def _h_at_labels(loss: cal.MarginLoss) -> tuple[float, float]:
+    """(H(0), H(1)) — the optimal conditional risks of the two deterministic labels."""
+    h = cal.H(loss, np.array([0.0, 1.0]))
+    return float(h[0]), float(h[1])
 
 
 def _check_f(f: object) -> None:
@@ -549,7 +579,7 @@ def theorem_3_1_terms(
 ) -> Theorem31Terms:
     """The terms of Theorem 3.1 (Zhang et al.) for piecewise-constant f on example (2)."""
     loss = cal._as_loss(loss)
-    r = example.risks(f)
+    r = example.risks_cached(f)
     lhs = float(r.robust) - float(example.bayes_natural_error)
     excess = example.surrogate_risk(f, loss) - example.optimal_surrogate_risk(loss)
     excess = max(excess, 0.0) if excess > -1e-12 else excess
