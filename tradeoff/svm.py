@@ -52,6 +52,8 @@ _GRID = 2048  # cells of the global grid on the quarter circle (unit-norm proble
 
 
 def _phi(t: np.ndarray | float) -> np.ndarray:
+    # |t| beyond 1e150 would overflow the square; the density there is exactly 0 anyway.
+    t = np.minimum(np.abs(t), 1e150)
     return np.exp(-0.5 * np.square(t)) / _SQRT_2PI
 
 
@@ -209,6 +211,20 @@ def _psi(model: GaussianModel, eps: np.ndarray | float, lam: float) -> np.ndarra
     return np.where(kink, base * (q + p * u) + p * dens, base)
 
 
+def _kink_lambda(model: GaussianModel) -> float | None:
+    """A ``lam`` whose penalised standard (eps = 0) optimum is ``w = (1, 0)``, or None.
+
+    At eps = 0, ``w1 = 1`` is the kink for every ``lam <= 2p - 1``; ``(1, 0)`` is then
+    optimal iff the kink margin :func:`_psi` is >= 0. Returns the ``lam`` on a fine grid
+    of ``(0, 2p - 1]`` that maximises the margin, if that margin is >= 0.
+    """
+    r = 2.0 * model.p - 1.0
+    lams = r * np.linspace(1e-6, 1.0, 4001)
+    margins = np.array([float(_psi(model, 0.0, lam)) for lam in lams])
+    k = int(np.argmax(margins))
+    return float(lams[k]) if margins[k] >= 0 else None
+
+
 def _unit_d_plus(model: GaussianModel, eps: float) -> float:
     """One-sided derivative in theta at theta = 0 on the unit circle (w = (1, 0)).
 
@@ -355,10 +371,15 @@ class SVMOptimum:
         Expected adversarial hinge at the optimum.
     objective : float
         ``hinge`` (+ ``lam/2 (w1^2 + v^2)`` when penalised).
-    lam_equivalent : float
-        Unit norm: the Lagrange multiplier ``-grad H . w``; when > 0 this ``w`` is also the
-        optimum of the penalised problem with that ``lam`` (the paper's "tune lam so that
-        ||w*|| = 1"); when <= 0 no ``lam`` gives norm 1. Penalised: ``lam`` itself.
+    multiplier : float
+        Unit norm: the Lagrange multiplier of ``||w|| = 1``, minus the radial derivative of
+        the hinge (from the left where the hinge has a kink); ``2p - 1 - eps`` at
+        ``w = (1, 0)``. Penalised: ``lam``.
+    lam_equivalent : float or None
+        A ``lam > 0`` whose penalised optimum is this ``w`` (the paper's "tune lam such that
+        ||w*||_2 = 1"), verified from the optimality conditions; None when there is none
+        (e.g. ``multiplier <= 0``: the unconstrained optimum lies inside the ball).
+        Penalised: ``lam``.
     v_margin : float
         When ``v = 0``: the optimality margin in v (>= 0; 0 means "just at the threshold").
         When ``v > 0``: 0.
@@ -371,7 +392,8 @@ class SVMOptimum:
     v: float
     hinge: float
     objective: float
-    lam_equivalent: float
+    multiplier: float
+    lam_equivalent: float | None
     v_margin: float
 
     @property
@@ -438,20 +460,26 @@ def svm_optimum(model: GaussianModel, *, lam: float | None = None, eps: float = 
         w1, v = _solve_unit(model, eps)
         hinge = float(_reduced_hinge(model, w1, v, eps))
         if v == 0.0:
-            lam_eq = r - eps
+            mult = r - eps
             margin = _unit_d_plus(model, eps)
+            # eps > 0: smooth in w1 at (1, 0), interior of the kink 1/(1-eps), so this is the
+            # penalised optimum for lam = mult exactly when mult > 0 (its v-condition is the
+            # sphere's, eps >= eta). eps = 0: w1 = 1 is the kink; search lam.
+            lam_eq = (mult if mult > 0 else None) if eps > 0 else _kink_lambda(model)
         else:
             grad = _grad(model, max(w1, 0.0), v, eps)
-            lam_eq = -float(grad @ np.array([w1, v]))
+            mult = -float(grad @ np.array([w1, v]))
             margin = 0.0
-        return SVMOptimum(model, None, eps, w1, v, hinge, hinge, lam_eq, margin)
+            # Smooth point, convex problem: KKT with lam = mult > 0 is global optimality.
+            lam_eq = mult if mult > 0 else None
+        return SVMOptimum(model, None, eps, w1, v, hinge, hinge, mult, lam_eq, margin)
     w1, v = _solve_penalized(model, eps, lam)
     hinge = float(_reduced_hinge(model, w1, v, eps))
     margin = float(_psi(model, eps, lam)) if v == 0.0 else 0.0
     if v == 0.0 and w1 == 0.0:
         margin = math.sqrt(model.d) * (eps - model.eta)
     return SVMOptimum(
-        model, lam, eps, w1, v, hinge, hinge + 0.5 * lam * (w1 * w1 + v * v), lam, margin
+        model, lam, eps, w1, v, hinge, hinge + 0.5 * lam * (w1 * w1 + v * v), lam, lam, margin
     )
 
 

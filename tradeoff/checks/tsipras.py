@@ -200,7 +200,7 @@ def _theorem_2_2() -> list[Check]:
     pen_robust = [_svm(_D, 4.0, robust_lam, e) for e in train]
     pen_zero = [e for e, o in zip(train, pen_robust) if o.w1 == 0.0 and o.v == 0.0]
     pen_ok = [e for e, o in zip(train, pen_robust) if o.w1 > 0 and o.v == 0.0]
-    lam_eq = {e: o.lam_equivalent for e, o in zip(train, unit)}
+    lam_eq = {e: o.multiplier for e, o in zip(train, unit)}
     return [
         Check.bound(
             "tsipras.thm2_2.standard",
