@@ -93,6 +93,7 @@ def _one_blas_thread():
 
 
 _LATTICE_LIMIT = 1 << 22  # largest Σ|k| handled by the exact lattice programme
+_NUMPY_CF_LIMIT = 2_000_000  # frequencies × features below which numpy beats the JIT start-up
 
 
 @dataclass(frozen=True)
@@ -298,11 +299,19 @@ def _cf_on_grid(
     Returns the values and the number of truncated products (each has |φ| < thr, since
     every factor has modulus at most 1).
     """
-    from tradeoff._bernoulli_jit import cf_on_grid
-
     out = np.empty(t.size, dtype=np.complex128)
     if t.size == 0:
         return out, 0
+    if t.size * v.size <= _NUMPY_CF_LIMIT:
+        # small problems: plain numpy (no JIT start-up), no early stopping
+        two_tau = 2.0 * tau
+        step = max(1, 200_000 // v.size)
+        for start in range(0, t.size, step):
+            ph = np.multiply.outer(t[start : start + step], v)
+            out[start : start + step] = np.prod(np.cos(ph) + 1j * (two_tau * np.sin(ph)), axis=1)
+        return out, 0
+    from tradeoff._bernoulli_jit import cf_on_grid
+
     dt = float(t[1] - t[0]) if t.size > 1 else 1.0
     stopped = cf_on_grid(
         np.ascontiguousarray(v), np.ascontiguousarray(2.0 * tau), float(t[0]), dt, thr * thr, out
@@ -986,6 +995,16 @@ def collins_procedure(
     d = model.d
     bound = 1.0 / math.sqrt(d)
     w = np.zeros(d) if init == "zeros" else rng.uniform(-bound, bound, d)
+    with _one_blas_thread():
+        return _adam(x, y, w, eps if robust else None, iterations, lr)
+
+
+def _adam(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, eps: float | None, iterations: int, lr: float
+) -> np.ndarray:
+    """Full-batch Adam on the mean logistic loss; FGSM on even iterations if ``eps``."""
+    d = w.size
+    robust = eps is not None
     m1 = np.zeros(d)
     m2 = np.zeros(d)
     b1, b2, tiny = 0.9, 0.999, 1e-8
