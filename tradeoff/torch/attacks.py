@@ -1,0 +1,458 @@
+"""Gradient attacks on the fused kernels: PGD (l∞, l2), FGSM, and the TRADES inner maximisation.
+
+PGD (Madry et al. 2018, Eq. (2.1) and §2.1) maximises a loss over the threat model
+``{x' : ‖x' − x‖_p ≤ ε, lo ≤ x' ≤ hi}`` by projected steps. One step,
+
+* l∞: ``x' ← clip(clip(x' + α·sign(g), x − ε, x + ε), lo, hi)``;
+* l2: ``x' ← clip(x + Π_ε(x' + α·g/‖g‖ − x), lo, hi)`` per sample (a zero gradient gives
+  a zero step, never NaN),
+
+is one call of :func:`tradeoff.kernels.linf_step` / :func:`tradeoff.kernels.l2_step`,
+in place on the attack's own buffer. ε and α are measured in the units of the pixels
+(the ``clip`` range, ``[0, 1]`` by default): ε = 0.3 means 0.3 of the full [0, 1] range
+in l∞, and an l2 distance in the same units.
+
+Guarantees of every attack here:
+
+* the model is put in eval mode for the attack and every submodule's own train/eval
+  flag is restored afterwards, even if the attack raises;
+* the parameters' ``.grad`` are never touched: gradients are taken with
+  ``torch.autograd.grad`` with respect to the input only;
+* the per-sample losses are *summed* over the batch, so the gradient of a sample (and so
+  its sign or normalised step) does not depend on the batch size or the other samples;
+* the result is inside the ε-ball around ``x`` and inside ``clip``; ε = 0 returns ``x``;
+  a zero gradient never produces NaN;
+* randomness only from ``seed`` (an int or a ``numpy.random.Generator``); with
+  ``seed=None`` a seed is drawn from torch's global generator, so a run seeded with
+  ``torch.manual_seed`` is reproducible.
+
+Restarts keep, per sample, the worst perturbation found: a misclassified (for
+``targeted=True``: classified as the target) result beats a correctly classified one,
+ties are broken by the higher loss (lower, for targeted).
+
+Networks with a single output (binary tasks, labels ±1) are supported: "ce" is then the
+logistic loss ``log(1 + exp(−y·f(x)))`` and a sample is correct when ``sign f(x) = y``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tradeoff._validate import check_choice, check_int, check_real
+
+__all__ = [
+    "PGD",
+    "correct",
+    "eval_mode",
+    "fgsm",
+    "input_gradient",
+    "per_sample_loss",
+    "pgd",
+    "trades_inner_max",
+    "trades_kl",
+]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _kernels():
+    from tradeoff import kernels
+
+    return kernels
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode; restore each submodule's own mode on exit."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+def _is_binary(logits: torch.Tensor) -> bool:
+    return logits.ndim == 1 or logits.shape[-1] == 1
+
+
+def per_sample_loss(
+    logits: torch.Tensor, y: torch.Tensor, loss: str | LossFn = "ce"
+) -> torch.Tensor:
+    """Per-sample loss, shape ``(n,)``.
+
+    ``"ce"``: cross-entropy (logistic loss ``softplus(−y·f)`` for one output and ±1 labels).
+    ``"cw"``: the Carlini–Wagner margin ``max_{j≠y} z_j − z_y`` (``−y·f`` for one output),
+    the "CW surrogate" Kim et al. also attack. A callable gets ``(logits, y)`` and must
+    return one loss per sample.
+    """
+    n = logits.shape[0]
+    if callable(loss):
+        out = loss(logits, y)
+        if not isinstance(out, torch.Tensor) or out.shape != (n,):
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                f"loss must return one value per sample, shape ({n},); got {got} "
+                "(do not reduce over the batch: the attack sums, and restarts compare per sample)"
+            )
+        return out
+    if _is_binary(logits):
+        f = logits.reshape(n)
+        yf = y.to(f.dtype).reshape(n)
+        return F.softplus(-yf * f) if loss == "ce" else -yf * f
+    if loss == "ce":
+        return F.cross_entropy(logits, y, reduction="none")
+    z_y = logits.gather(1, y.view(-1, 1)).squeeze(1)
+    others = logits.scatter(1, y.view(-1, 1), float("-inf"))
+    return others.amax(1) - z_y
+
+
+def correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Boolean tensor: is each sample classified as ``y`` (``sign f = y`` for one output)?"""
+    if _is_binary(logits):
+        f = logits.reshape(-1)
+        return (f > 0) == (y.reshape(-1) > 0)
+    return logits.argmax(1) == y
+
+
+def input_gradient(
+    model: nn.Module, x: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """Gradient of ``objective(model(x))`` (a scalar) with respect to ``x`` only."""
+    xr = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        value = objective(model(xr))
+    if not value.requires_grad:  # the output does not depend on the input at all
+        return torch.zeros_like(x)
+    (g,) = torch.autograd.grad(value, xr, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g.contiguous()
+
+
+def _seed_source(seed: object) -> np.random.Generator:
+    if seed is None:
+        return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(check_int("seed", seed, low=0))
+
+
+def _check_clip(clip: object) -> tuple[float, float]:
+    if not isinstance(clip, (tuple, list)) or len(clip) != 2:
+        raise TypeError(f"clip must be a pair (lo, hi), got {clip!r}")
+    lo, hi = check_real("clip[0]", clip[0]), check_real("clip[1]", clip[1])
+    if not lo < hi:
+        raise ValueError(f"clip must satisfy lo < hi, got {clip!r}")
+    return lo, hi
+
+
+def _check_input(x: object, lo: float, hi: float, name: str = "x") -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty batch (n, ...), got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    xmin, xmax = float(x.min()), float(x.max())
+    if xmin < lo or xmax > hi:
+        raise ValueError(
+            f"{name} has values in [{xmin:g}, {xmax:g}], outside clip=({lo:g}, {hi:g}); "
+            "pass the data's pixel range as clip="
+        )
+    return x.detach().contiguous()
+
+
+def _check_budget(eps: object, alpha: object, steps: object, norm: object):
+    check_choice("norm", norm, ("linf", "l2"))
+    return (
+        check_real("eps", eps, low=0.0),
+        check_real("alpha", alpha, low=0.0),
+        check_int("steps", steps, low=0),
+    )
+
+
+def _step(norm: str, x: torch.Tensor, x0: torch.Tensor, g: torch.Tensor, alpha, eps, lo, hi):
+    k = _kernels()
+    if norm == "linf":
+        k.linf_step(x, x0, g, alpha, eps, lo, hi)
+    else:
+        k.l2_step(x, x0, g, alpha, eps, lo, hi)
+
+
+def _start(
+    x0: torch.Tensor, eps: float, norm: str, lo: float, hi: float, seed: int
+) -> torch.Tensor:
+    out = _kernels().random_start(x0, eps, norm=norm, lo=lo, hi=hi, seed=seed)
+    return torch.as_tensor(out).contiguous()
+
+
+# --------------------------------------------------------------------------- PGD / FGSM
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    norm: str = "linf",
+    random_start: bool = True,
+    restarts: int = 1,
+    loss: str | LossFn = "ce",
+    targeted: bool = False,
+    seed: int | np.random.Generator | None = None,
+    clip: tuple[float, float] = (0.0, 1.0),
+) -> torch.Tensor:
+    """Projected gradient descent (Madry et al. 2018, §2.1; the PGD adversary of Eq. (2.1)).
+
+    Parameters
+    ----------
+    model:
+        maps a batch ``x`` to logits ``(n, k)`` (or ``(n, 1)`` / ``(n,)`` for ±1 labels).
+    x, y:
+        clean inputs (values inside ``clip``) and their labels (for ``targeted=True``,
+        the target labels).
+    eps, alpha:
+        radius of the l∞ or l2 ball and step size, in pixel units of ``clip``.
+    steps:
+        number of projected steps (0: return the start point).
+    random_start:
+        start uniformly in the ball (clipped to ``clip``) instead of at ``x``.
+    restarts:
+        independent random starts; per sample the worst result is kept.
+    loss:
+        ``"ce"``, ``"cw"`` or a callable ``(logits, y) -> (n,)`` per-sample losses.
+    targeted:
+        descend the loss towards the labels ``y`` instead of ascending it.
+
+    Returns
+    -------
+    torch.Tensor
+        the adversarial batch, detached, same shape and dtype as ``x``.
+    """
+    lo, hi = _check_clip(clip)
+    x0 = _check_input(x, lo, hi)
+    eps, alpha, steps = _check_budget(eps, alpha, steps, norm)
+    restarts = check_int("restarts", restarts, low=1)
+    if not callable(loss):
+        check_choice("loss", loss, ("ce", "cw"))
+    if not isinstance(y, torch.Tensor) or y.shape[0] != x0.shape[0]:
+        raise ValueError(f"y must be a tensor with one label per sample ({x0.shape[0]})")
+    rng = _seed_source(seed) if random_start else None
+    sign = -1.0 if targeted else 1.0
+
+    def objective(logits: torch.Tensor) -> torch.Tensor:
+        return sign * per_sample_loss(logits, y, loss).sum()
+
+    best = best_hit = best_obj = None
+    with eval_mode(model):
+        for _ in range(restarts):
+            if random_start:
+                xa = _start(x0, eps, norm, lo, hi, int(rng.integers(0, 2**62)))
+            else:
+                xa = x0.clone()
+            for _ in range(steps):
+                g = input_gradient(model, xa, objective)
+                _step(norm, xa, x0, g, alpha, eps, lo, hi)
+            if restarts == 1:
+                return xa
+            with torch.no_grad():
+                logits = model(xa)
+                obj = sign * per_sample_loss(logits, y, loss)
+                ok = correct(logits, y)
+                hit = ok if targeted else ~ok  # bool tensors: ~ is logical not
+            if best is None:
+                best, best_hit, best_obj = xa, hit, obj
+                continue
+            better = (hit & ~best_hit) | ((hit == best_hit) & (obj > best_obj))
+            best[better] = xa[better]
+            best_hit = torch.where(better, hit, best_hit)
+            best_obj = torch.where(better, obj, best_obj)
+    return best
+
+
+def fgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str = "linf",
+    loss: str | LossFn = "ce",
+    targeted: bool = False,
+    clip: tuple[float, float] = (0.0, 1.0),
+) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): one step of size ε from ``x``.
+
+    ``norm="l2"`` gives the fast gradient method ``x + ε·g/‖g‖``. Same as
+    ``pgd(..., alpha=eps, steps=1, random_start=False)``; Collins et al. train with it.
+    """
+    return pgd(
+        model,
+        x,
+        y,
+        eps=eps,
+        alpha=eps,
+        steps=1,
+        norm=norm,
+        random_start=False,
+        loss=loss,
+        targeted=targeted,
+        clip=clip,
+    )
+
+
+# --------------------------------------------------------------------------- TRADES
+
+
+def trades_kl(logits_adv: torch.Tensor, logits_nat: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``KL(softmax f(x) ‖ softmax f(x'))`` (Zhang et al. Eq. (5), the surrogate
+    of the boundary error); Bernoulli KL of the sigmoids for a single-output network.
+    Gradients flow into both arguments (as in the reference ``trades.py``)."""
+    if _is_binary(logits_adv):
+        a = logits_adv.reshape(-1)
+        b = logits_nat.reshape(-1)
+        p = torch.sigmoid(b)
+        # KL(Bern(p) ‖ Bern(q)) with logs from logits, stable for large |logit|.
+        return p * (F.logsigmoid(b) - F.logsigmoid(a)) + (1 - p) * (
+            F.logsigmoid(-b) - F.logsigmoid(-a)
+        )
+    return F.kl_div(
+        F.log_softmax(logits_adv, dim=1), F.softmax(logits_nat, dim=1), reduction="none"
+    ).sum(1)
+
+
+def trades_inner_max(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    norm: str = "linf",
+    seed: int | np.random.Generator | None = None,
+    clip: tuple[float, float] = (0.0, 1.0),
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    init_std: float = 0.001,
+) -> torch.Tensor:
+    """The TRADES inner maximisation ``max_{x' ∈ B(x, ε)} KL(f(x) ‖ f(x'))``
+    (Zhang et al. 2019, Eq. (5) and Algorithm 1, lines 5–8).
+
+    Matches the reference ``trades.py``: start at ``x + init_std·N(0, I)`` (not clipped
+    before the first forward), K steps on the gradient of the KL *summed* over the batch,
+    ``sign`` steps with projection onto the l∞ ball and ``[lo, hi]``, eval mode during
+    the loop. Deliberate differences:
+
+    * the model's train/eval mode is restored (the reference leaves it in train mode);
+    * the clean distribution ``softmax f(x)`` is computed once (the reference recomputes it
+      at every step; in eval mode the value is the same);
+    * with ``steps=0`` the start point is projected into the ball and ``[lo, hi]``;
+    * l2: a step ``α·g/‖g‖`` with the kernels' projection — the reference runs SGD on δ
+      with learning rate ``2ε/K`` and ignores the step size argument (pass
+      ``alpha=2*eps/steps`` to match), and replaces a zero gradient by a random
+      direction where here a zero gradient gives a zero step.
+
+    ``loss(logits_adv, logits_nat) -> (n,)`` replaces the KL (e.g. the hinge
+    ``max(0, 1 − f(x')·f(x)/λ)`` of the binary variant of Table 3).
+    """
+    lo, hi = _check_clip(clip)
+    x0 = _check_input(x, lo, hi)
+    eps, alpha, steps = _check_budget(eps, alpha, steps, norm)
+    init_std = check_real("init_std", init_std, low=0.0)
+    divergence = trades_kl if loss is None else loss
+    rng = _seed_source(seed)
+    gen = torch.Generator(device=x0.device).manual_seed(int(rng.integers(0, 2**62)))
+    noise = torch.randn(x0.shape, generator=gen, device=x0.device, dtype=x0.dtype)
+    xa = (x0 + init_std * noise).contiguous()
+    with eval_mode(model):
+        with torch.no_grad():
+            logits_nat = model(x0)
+
+        def objective(logits_adv: torch.Tensor) -> torch.Tensor:
+            value = divergence(logits_adv, logits_nat)
+            if value.shape != (x0.shape[0],):
+                raise ValueError(
+                    f"loss must return shape ({x0.shape[0]},), got {tuple(value.shape)}"
+                )
+            return value.sum()
+
+        for _ in range(steps):
+            g = input_gradient(model, xa, objective)
+            _step(norm, xa, x0, g, alpha, eps, lo, hi)
+    if steps == 0:
+        k = _kernels()
+        (k.project_linf if norm == "linf" else k.project_l2)(xa, x0, eps, lo, hi)
+    return xa
+
+
+# --------------------------------------------------------------------------- attack object
+
+
+@dataclass(frozen=True)
+class PGD:
+    """A PGD attack as a value: ``PGD(eps=0.3, alpha=0.01, steps=40)(model, x, y)``.
+
+    :func:`tradeoff.torch.train.evaluate` varies ``eps`` and ``steps`` of it (with
+    :meth:`replace`) for its gradient-masking checks.
+    """
+
+    eps: float
+    alpha: float
+    steps: int
+    norm: str = "linf"
+    random_start: bool = True
+    restarts: int = 1
+    loss: str | LossFn = "ce"
+    seed: int | None = 0
+    clip: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        _check_budget(self.eps, self.alpha, self.steps, self.norm)
+        check_int("restarts", self.restarts, low=1)
+        _check_clip(self.clip)
+        if not callable(self.loss):
+            check_choice("loss", self.loss, ("ce", "cw"))
+        if self.seed is not None:
+            check_int("seed", self.seed, low=0)
+
+    def replace(self, **changes) -> PGD:
+        return dataclasses.replace(self, **changes)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return pgd(
+            model,
+            x,
+            y,
+            eps=self.eps,
+            alpha=self.alpha,
+            steps=self.steps,
+            norm=self.norm,
+            random_start=self.random_start,
+            restarts=self.restarts,
+            loss=self.loss,
+            seed=self.seed,
+            clip=self.clip,
+        )
+
+    def describe(self) -> str:
+        rs = "random start" if self.random_start else "no random start"
+        r = f", {self.restarts} restarts" if self.restarts > 1 else ""
+        return (
+            f"PGD-{self.steps} {self.norm} eps={self.eps:g} alpha={self.alpha:g} "
+            f"({self.loss if isinstance(self.loss, str) else 'custom'} loss, {rs}{r})"
+        )

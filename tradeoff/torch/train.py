@@ -1,0 +1,757 @@
+"""Standard, Madry (PGD) and TRADES training that resumes exactly, and robust evaluation.
+
+``fit(model, data, method=...)`` minimises, per mini-batch,
+
+* ``"standard"``: ``mean CE(f(x), y)``;
+* ``"madry"``: ``mean CE(f(x'), y)`` with ``x'`` the PGD adversary of Madry et al. 2018
+  Eq. (2.1) (adversarial examples only, as Madry et al., Tsipras et al. and Kim et al.
+  train);
+* ``"trades"``: ``mean CE(f(x), y) + β · mean KL(f(x) ‖ f(x'))`` with ``x'`` from
+  :func:`~tradeoff.torch.attacks.trades_inner_max` (Zhang et al. 2019, Eq. (5) and
+  Algorithm 1; the KL target is not detached, as in the reference ``trades.py``).
+
+The papers' optimiser settings are in :data:`PRESETS` (``fit(..., preset="madry_mnist")``);
+explicit keyword arguments override a preset.
+
+Reproducibility and resuming. Everything random in a run comes from ``seed``: the data
+order from a ``torch.Generator`` seeded with it, each batch's attack seed from
+``(seed, epoch, batch)``, dropout from torch's global generator, seeded with ``seed`` inside
+a forked RNG scope (the caller's global RNG state is left as it was). A checkpoint
+(written atomically: a temporary file in the same folder, then ``os.replace``) holds the
+model, optimiser and scheduler states, the torch / numpy / python / data-order RNG
+states, the epoch, the position within the epoch and that epoch's permutation, and the
+running sums of the progress bar. ``fit(..., resume=True)`` continues from it, so a run
+killed at any point ends with the same weights, bit for bit on the same machine, as an
+uninterrupted one. Checkpoints hold only tensors and plain containers and are read with
+``torch.load(..., weights_only=True)``: loading one never executes code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from tradeoff._validate import check_choice, check_int, check_real
+
+from .attacks import PGD, correct, eval_mode, per_sample_loss, pgd, trades_inner_max, trades_kl
+from .data import Data, Split
+
+__all__ = [
+    "PRESETS",
+    "EvalResult",
+    "FitResult",
+    "GradientMaskingWarning",
+    "Recipe",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
+METHODS = ("standard", "madry", "trades")
+CHECKPOINT_FORMAT = "tradeoff.fit/1"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimiser and attack settings of a paper's training run (ε in [0, 1] pixel units)."""
+
+    method: str
+    optimizer: str
+    lr: float
+    batch_size: int
+    epochs: int
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    eps: float = 0.0
+    alpha: float = 0.0
+    steps: int = 0
+    norm: str = "linf"
+    beta: float = 1.0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, METHODS)
+        check_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        check_real("lr", self.lr, low=0.0, low_open=True)
+        check_int("batch_size", self.batch_size, low=1)
+        check_int("epochs", self.epochs, low=0)
+        check_real("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        check_real("weight_decay", self.weight_decay, low=0.0)
+        check_real("eps", self.eps, low=0.0)
+        check_real("alpha", self.alpha, low=0.0)
+        check_int("steps", self.steps, low=0)
+        check_choice("norm", self.norm, ("linf", "l2"))
+        check_real("beta", self.beta, low=0.0)
+
+
+PRESETS: dict[str, Recipe] = {
+    # Madry et al., mnist_challenge config: Adam 1e-4, batch 50, eps 0.3, 40 steps of 0.01,
+    # random start (100 000 iterations ≈ 83 epochs).
+    "madry_mnist": Recipe(
+        "madry", "adam", 1e-4, 50, 83, eps=0.3, alpha=0.01, steps=40, source="Madry et al. 2018"
+    ),
+    # Zhang et al. Table 4 (MNIST, eps 0.1): SGD lr 0.01 momentum 0.9, batch 128, K=20, 0.01.
+    "trades_mnist_eps0.1": Recipe(
+        "trades",
+        "sgd",
+        0.01,
+        128,
+        50,
+        momentum=0.9,
+        eps=0.1,
+        alpha=0.01,
+        steps=20,
+        beta=1.0,
+        source="Zhang et al. 2019 Table 4",
+    ),
+    # Zhang et al. Table 5 (MNIST, eps 0.3): K=40, 100 epochs, beta 6 (1/lambda).
+    "trades_mnist": Recipe(
+        "trades",
+        "sgd",
+        0.01,
+        128,
+        100,
+        momentum=0.9,
+        eps=0.3,
+        alpha=0.01,
+        steps=40,
+        beta=6.0,
+        source="Zhang et al. 2019 Table 5",
+    ),
+    # Zhang et al. CIFAR-10: eps 0.031, K=10 of 0.007, SGD 0.1 momentum 0.9, wd 2e-4, beta 6.
+    "trades_cifar10": Recipe(
+        "trades",
+        "sgd",
+        0.1,
+        128,
+        100,
+        momentum=0.9,
+        weight_decay=2e-4,
+        eps=0.031,
+        alpha=0.007,
+        steps=10,
+        beta=6.0,
+        source="Zhang et al. 2019 (CIFAR-10)",
+    ),
+    # Collins et al. §5: Adam 1e-3, 10 epochs, batch 64, PGD k=100, alpha 0.01 (eps per run).
+    "collins_mnist": Recipe(
+        "madry", "adam", 1e-3, 64, 10, eps=0.1, alpha=0.01, steps=100, source="Collins et al. 2019"
+    ),
+    # Kim et al. App. A.2/B: Adam 1e-3, 5 epochs (MNIST/FMNIST), 40 PGD steps, adversarial only.
+    "kim_mnist": Recipe(
+        "madry", "adam", 1e-3, 128, 5, eps=0.1, alpha=0.01, steps=40, source="Kim et al. 2019"
+    ),
+    "standard_adam": Recipe("standard", "adam", 1e-3, 128, 10, source="plain training"),
+}
+
+
+class GradientMaskingWarning(UserWarning):
+    """A sanity check of :func:`evaluate` failed: the robust accuracy may be overestimated."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` did: per-epoch history (loss, clean / robust training accuracy,
+    validation accuracy, seconds) and where it resumed from, if it did."""
+
+    history: tuple[dict, ...]
+    seconds: float
+    resumed_from: tuple[int, int] | None = None
+    config: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Clean and robust accuracy on ``n`` samples, and the gradient-masking checks."""
+
+    clean_acc: float
+    robust_acc: float | None
+    n: int
+    attack: str
+    checks: dict = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        rob = "-" if self.robust_acc is None else f"{self.robust_acc:.4f}"
+        return f"clean acc {self.clean_acc:.4f}, robust acc {rob} (n={self.n}; {self.attack})"
+
+
+# --------------------------------------------------------------------------- progress bar
+
+
+class _Progress:
+    """A one-line progress bar on stderr (redrawn on a terminal, one line per epoch otherwise)."""
+
+    def __init__(self, enabled: bool, stream=None) -> None:
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = 0.0
+
+    def update(self, head: str, done: int, total: int, metrics: str, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not final and (not self.tty or now - self._last < 0.2):
+            return
+        self._last = now
+        width = 24
+        fill = round(width * done / max(total, 1))
+        line = f"{head} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} {metrics}"
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """Write ``state`` atomically: a temporary file in the same folder, fsync, ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint with ``torch.load(..., weights_only=True)`` (never executes code)."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a tradeoff training checkpoint ({CHECKPOINT_FORMAT})")
+    return state
+
+
+def _rng_state(data_gen: torch.Generator, device: torch.device) -> dict:
+    np_state = np.random.get_state()  # noqa: NPY002 (the user's legacy state)
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "key": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": random.getstate(),
+        "data": data_gen.get_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, data_gen: torch.Generator, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (
+            "MT19937",
+            n["key"].numpy().astype(np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            n["cached_gaussian"],
+        )
+    )
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    data_gen.set_state(state["data"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def _resolve(preset: str | None, method: str, overrides: dict) -> Recipe:
+    if preset is not None:
+        check_choice("preset", preset, tuple(PRESETS))
+        base = asdict(PRESETS[preset])
+        if "method" in overrides and overrides["method"] is None:
+            overrides.pop("method")
+    else:
+        base = asdict(Recipe(method, "sgd", 0.01, 128, 1))
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    recipe = Recipe(**base)
+    if recipe.method != "standard" and recipe.eps > 0 and recipe.steps > 0 and recipe.alpha == 0:
+        raise ValueError(f"alpha must be > 0 for {recipe.method} training with eps={recipe.eps}")
+    return recipe
+
+
+def _batch_seed(seed: int, epoch: int, batch: int) -> int:
+    return int(np.random.default_rng([seed, epoch, batch]).integers(0, 2**62))
+
+
+def fit(
+    model: nn.Module,
+    data: Data | Split,
+    *,
+    method: str | None = None,
+    epochs: int | None = None,
+    preset: str | None = None,
+    batch_size: int | None = None,
+    optimizer: str | None = None,
+    lr: float | None = None,
+    momentum: float | None = None,
+    weight_decay: float | None = None,
+    milestones: tuple[int, ...] = (),
+    gamma: float = 0.1,
+    eps: float | None = None,
+    alpha: float | None = None,
+    steps: int | None = None,
+    norm: str | None = None,
+    beta: float | None = None,
+    clip: tuple[float, float] | None = None,
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callback: Callable[[int, int, float], None] | None = None,
+) -> FitResult:
+    """Train ``model`` in place by standard, Madry PGD or TRADES training.
+
+    Parameters
+    ----------
+    model:
+        a network from :func:`tradeoff.torch.nets.build` (or any ``nn.Module`` on the
+        device of the data).
+    data:
+        a :class:`~tradeoff.torch.data.Data` (its train split is used, validation clean
+        accuracy is reported if it has one, ``clip`` defaults to its pixel range) or a
+        :class:`~tradeoff.torch.data.Split`.
+    method:
+        ``"standard"``, ``"madry"`` or ``"trades"`` (default: the preset's, else standard).
+    preset:
+        a key of :data:`PRESETS`; explicit arguments override its fields.
+    eps, alpha, steps, norm:
+        the training attack (ε and α in pixel units of ``clip``).
+    beta:
+        the TRADES weight β = 1/λ of the KL term.
+    milestones, gamma:
+        ``MultiStepLR``: the learning rate is multiplied by ``gamma`` after these epochs.
+    seed:
+        seeds data order, attacks and dropout (see the module docstring).
+    checkpoint, checkpoint_every:
+        file to write after every epoch and, if ``checkpoint_every`` is set, after every
+        that many batches.
+    resume:
+        continue from ``checkpoint`` if it exists (the settings must match).
+    callback:
+        ``callback(epoch, batch, loss)`` after every optimiser step (e.g. for logging).
+    """
+    recipe = _resolve(
+        preset,
+        method if method is not None else "standard",
+        {
+            "method": method,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": optimizer,
+            "lr": lr,
+            "momentum": momentum,
+            "weight_decay": weight_decay,
+            "eps": eps,
+            "alpha": alpha,
+            "steps": steps,
+            "norm": norm,
+            "beta": beta,
+        },
+    )
+    seed = check_int("seed", seed, low=0)
+    gamma = check_real("gamma", gamma, low=0.0, low_open=True)
+    milestones = tuple(check_int("milestones", m, low=1) for m in milestones)
+    if checkpoint_every is not None:
+        checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
+        if checkpoint is None:
+            raise ValueError("checkpoint_every needs a checkpoint path")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
+    if isinstance(data, Data):
+        train, val = data.train, data.val
+        clip = data.pixel_range if clip is None else clip
+    elif isinstance(data, Split):
+        train, val = data, None
+        clip = (0.0, 1.0) if clip is None else clip
+    else:
+        raise TypeError(f"data must be a Data or Split, got {type(data).__name__}")
+    clip = (float(clip[0]), float(clip[1]))
+    params = list(model.parameters())
+    if not params:
+        raise ValueError("model has no parameters to train")
+    device = params[0].device
+    n = len(train)
+    bs = recipe.batch_size
+    batches = math.ceil(n / bs)
+    config = {
+        **asdict(recipe),
+        "seed": seed,
+        "n_train": n,
+        "milestones": list(milestones),
+        "gamma": gamma,
+        "clip": list(clip),
+    }
+
+    if recipe.optimizer == "sgd":
+        opt = torch.optim.SGD(
+            params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+        )
+    else:
+        opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=gamma)
+    data_gen = torch.Generator().manual_seed(seed)
+
+    history: list[dict] = []
+    start_epoch, start_batch, perm = 0, 0, None
+    sums = {"loss": 0.0, "clean": 0, "robust": 0, "seen": 0, "seconds": 0.0}
+    resumed_from = None
+    fork_devices = [device] if device.type == "cuda" else []
+    modes = [(m, m.training) for m in model.modules()]
+    bar = _Progress(progress)
+    t_start = time.perf_counter()
+
+    model.train()  # attacks switch to eval mode and back; the updates run in train mode
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        if resume and checkpoint is not None and Path(checkpoint).exists():
+            state = load_checkpoint(checkpoint)
+            old = state["config"]
+            diff = {
+                k: (old.get(k), v) for k, v in config.items() if k != "epochs" and old.get(k) != v
+            }
+            if diff:
+                raise ValueError(
+                    f"checkpoint {checkpoint} was written with other settings: "
+                    + ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+                )
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            _set_rng_state(state["rng"], data_gen, device)
+            start_epoch, start_batch = int(state["epoch"]), int(state["batch"])
+            perm = state["perm"]
+            sums = dict(state["sums"])
+            history = [dict(h) for h in state["history"]]
+            resumed_from = (start_epoch, start_batch)
+
+        def snapshot(epoch: int, batch: int, perm_now) -> None:
+            save_checkpoint(
+                checkpoint,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "config": config,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng": _rng_state(data_gen, device),
+                    "epoch": epoch,
+                    "batch": batch,
+                    "perm": perm_now,
+                    "sums": sums,
+                    "history": history,
+                },
+            )
+
+        try:
+            for epoch in range(start_epoch, recipe.epochs):
+                if perm is None or start_batch == 0:
+                    perm = torch.randperm(n, generator=data_gen)
+                t_epoch = time.perf_counter()
+                for b in range(start_batch, batches):
+                    idx = perm[b * bs : (b + 1) * bs]
+                    x = train.x[idx].to(device, non_blocking=True)
+                    y = train.y[idx].to(device, non_blocking=True)
+                    loss, n_clean, n_rob = _train_step(
+                        model, opt, x, y, recipe, clip, _batch_seed(seed, epoch, b)
+                    )
+                    sums["loss"] += loss * len(idx)
+                    sums["clean"] += n_clean
+                    sums["robust"] += n_rob
+                    sums["seen"] += len(idx)
+                    if callback is not None:
+                        callback(epoch, b, loss)
+                    seen = max(sums["seen"], 1)
+                    rob = "" if recipe.method == "standard" else f" rob {sums['robust'] / seen:.3f}"
+                    bar.update(
+                        f"epoch {epoch + 1}/{recipe.epochs}",
+                        b + 1,
+                        batches,
+                        f"loss {sums['loss'] / seen:.4f} acc {sums['clean'] / seen:.3f}{rob}",
+                    )
+                    if (
+                        checkpoint_every is not None
+                        and (b + 1) % checkpoint_every == 0
+                        and b + 1 < batches
+                    ):
+                        sums["seconds"] += time.perf_counter() - t_epoch
+                        t_epoch = time.perf_counter()
+                        snapshot(epoch, b + 1, perm)
+                start_batch = 0
+                sched.step()
+                seen = max(sums["seen"], 1)
+                row = {
+                    "epoch": epoch + 1,
+                    "loss": sums["loss"] / seen,
+                    "clean_acc": sums["clean"] / seen,
+                    "robust_acc": None if recipe.method == "standard" else sums["robust"] / seen,
+                    "seconds": sums["seconds"] + time.perf_counter() - t_epoch,
+                    "lr": opt.param_groups[0]["lr"],
+                }
+                if val is not None:
+                    row["val_clean_acc"] = _clean_accuracy(model, val, device)
+                history.append(row)
+                rob = "" if row["robust_acc"] is None else f" rob {row['robust_acc']:.3f}"
+                v = f" val {row['val_clean_acc']:.3f}" if val is not None else ""
+                bar.update(
+                    f"epoch {epoch + 1}/{recipe.epochs}",
+                    batches,
+                    batches,
+                    f"loss {row['loss']:.4f} acc {row['clean_acc']:.3f}{rob}{v} "
+                    f"({row['seconds']:.1f} s)",
+                    final=True,
+                )
+                sums = {"loss": 0.0, "clean": 0, "robust": 0, "seen": 0, "seconds": 0.0}
+                perm = None
+                if checkpoint is not None:
+                    snapshot(epoch + 1, 0, None)
+        finally:
+            for m, mode in modes:
+                m.training = mode
+    return FitResult(tuple(history), time.perf_counter() - t_start, resumed_from, config)
+
+
+def _train_step(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    recipe: Recipe,
+    clip: tuple[float, float],
+    batch_seed: int,
+) -> tuple[float, int, int]:
+    """One optimiser step; returns (loss, #clean correct, #robust correct)."""
+    adversarial = recipe.method != "standard" and recipe.eps > 0
+    if recipe.method == "madry":
+        x_adv = (
+            pgd(
+                model,
+                x,
+                y,
+                eps=recipe.eps,
+                alpha=recipe.alpha,
+                steps=recipe.steps,
+                norm=recipe.norm,
+                random_start=True,
+                seed=batch_seed,
+                clip=clip,
+            )
+            if adversarial
+            else x
+        )
+        with torch.no_grad(), eval_mode(model):
+            n_clean = int(correct(model(x), y).sum())
+        logits_adv = model(x_adv)
+        loss = per_sample_loss(logits_adv, y, "ce").mean()
+        n_rob = int(correct(logits_adv.detach(), y).sum())
+    elif recipe.method == "trades":
+        x_adv = (
+            trades_inner_max(
+                model,
+                x,
+                eps=recipe.eps,
+                alpha=recipe.alpha,
+                steps=recipe.steps,
+                norm=recipe.norm,
+                seed=batch_seed,
+                clip=clip,
+            )
+            if adversarial
+            else x
+        )
+        logits = model(x)
+        logits_adv = model(x_adv)
+        loss = (
+            per_sample_loss(logits, y, "ce").mean()
+            + recipe.beta * trades_kl(logits_adv, logits).mean()
+        )
+        n_clean = int(correct(logits.detach(), y).sum())
+        n_rob = int(correct(logits_adv.detach(), y).sum())
+    else:
+        logits = model(x)
+        loss = per_sample_loss(logits, y, "ce").mean()
+        n_clean = int(correct(logits.detach(), y).sum())
+        n_rob = 0
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise FloatingPointError(f"training loss became {value}; lower the learning rate")
+    return value, n_clean, n_rob
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _split_of(data: Data | Split, split: str) -> tuple[Split, tuple[float, float] | None]:
+    if isinstance(data, Split):
+        return data, None
+    if not isinstance(data, Data):
+        raise TypeError(f"data must be a Data or Split, got {type(data).__name__}")
+    check_choice("split", split, ("train", "val", "test"))
+    s = getattr(data, split)
+    if s is None:
+        raise ValueError(f"data has no {split!r} split (load it with val_size > 0)")
+    return s, data.pixel_range
+
+
+def _clean_accuracy(model: nn.Module, split: Split, device, batch_size: int = 1024) -> float:
+    hits = 0
+    with torch.no_grad(), eval_mode(model):
+        for i in range(0, len(split), batch_size):
+            x = split.x[i : i + batch_size].to(device)
+            hits += int(correct(model(x), split.y[i : i + batch_size].to(device)).sum())
+    return hits / max(len(split), 1)
+
+
+def _per_sample(model, split: Split, attack, device, batch_size: int):
+    clean, robust = [], []
+    for i in range(0, len(split), batch_size):
+        x = split.x[i : i + batch_size].to(device)
+        y = split.y[i : i + batch_size].to(device)
+        with torch.no_grad(), eval_mode(model):
+            clean.append(correct(model(x), y).cpu())
+        if attack is not None:
+            x_adv = attack(model, x, y)
+            with torch.no_grad(), eval_mode(model):
+                robust.append(correct(model(x_adv), y).cpu())
+    c = torch.cat(clean)
+    r = torch.cat(robust) if robust else None
+    return c, r
+
+
+def evaluate(
+    model: nn.Module,
+    data: Data | Split,
+    *,
+    attack: PGD | Callable | None = None,
+    split: str = "test",
+    batch_size: int = 256,
+    checks: bool = True,
+    check_samples: int = 256,
+    large_eps_max_acc: float = 0.1,
+    warn: bool = True,
+) -> EvalResult:
+    """Clean and robust accuracy of ``model``, with gradient-masking sanity checks.
+
+    Parameters
+    ----------
+    attack:
+        a :class:`~tradeoff.torch.attacks.PGD` (or any ``attack(model, x, y) -> x_adv``;
+        the checks need a ``PGD``). ``None``: clean accuracy only.
+    checks:
+        on the first ``check_samples`` samples, re-attack with ε = 0 (must equal the
+        clean accuracy exactly), ε/2 and ``steps // 4`` (must not be lower than at the full
+        budget, beyond a tolerance ``0.02 + 1/n``), and ε covering the whole pixel range
+        (robust accuracy must fall to at most ``large_eps_max_acc``). A failed check —
+        the classic symptoms of gradient masking (Athalye et al. 2018; AutoAttack's
+        checks) — raises a :class:`GradientMaskingWarning` if ``warn``, and is reported in
+        ``EvalResult.checks`` / ``.warnings`` either way.
+    """
+    s, rng = _split_of(data, split)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    device = next(model.parameters()).device
+    if isinstance(attack, PGD) and rng is not None and tuple(attack.clip) != tuple(rng):
+        raise ValueError(
+            f"attack.clip={attack.clip} differs from the data's pixel range {rng}; "
+            "build the attack with clip=data.pixel_range"
+        )
+    clean, robust = _per_sample(model, s, attack, device, batch_size)
+    n = len(s)
+    result_checks: dict = {}
+    problems: list[str] = []
+    if checks and isinstance(attack, PGD) and attack.eps > 0:
+        m = min(check_int("check_samples", check_samples, low=1), n)
+        sub = s.take(m)
+        tol = 0.02 + 1.0 / m
+        acc = float(robust[:m].float().mean())
+        clean_m = float(clean[:m].float().mean())
+
+        def run(a: PGD) -> tuple[float, torch.Tensor]:
+            _, r = _per_sample(model, sub, a, device, batch_size)
+            return float(r.float().mean()), r
+
+        acc0, r0 = run(attack.replace(eps=0.0))
+        result_checks["eps0_equals_clean"] = (acc0, clean_m)
+        if not torch.equal(r0, clean[:m]):
+            problems.append(
+                f"robust accuracy at eps=0 ({acc0:.4f}) differs from clean accuracy ({clean_m:.4f})"
+            )
+        acc_half, _ = run(attack.replace(eps=attack.eps / 2, alpha=attack.alpha / 2))
+        result_checks["half_eps"] = (acc_half, acc)
+        if acc_half < acc - tol:
+            problems.append(
+                f"robust accuracy at eps/2 ({acc_half:.4f}) is below that at eps ({acc:.4f}): "
+                "not monotone in eps"
+            )
+        if attack.steps >= 4:
+            acc_few, _ = run(attack.replace(steps=attack.steps // 4))
+            result_checks["quarter_steps"] = (acc_few, acc)
+            if acc_few < acc - tol:
+                problems.append(
+                    f"robust accuracy with {attack.steps // 4} steps ({acc_few:.4f}) is below "
+                    f"that with {attack.steps} ({acc:.4f}): more steps made the attack weaker"
+                )
+        lo, hi = attack.clip
+        dim = int(np.prod(sub.x.shape[1:]))
+        big = (hi - lo) * (1.0 if attack.norm == "linf" else math.sqrt(dim))
+        big_steps = max(attack.steps, 10)
+        acc_big, _ = run(attack.replace(eps=big, alpha=2.5 * big / big_steps, steps=big_steps))
+        result_checks["large_eps"] = (acc_big, big)
+        if acc_big > large_eps_max_acc:
+            problems.append(
+                f"robust accuracy at eps={big:g} (the whole pixel range) is {acc_big:.4f} > "
+                f"{large_eps_max_acc:g}: the attack cannot even reach other images"
+            )
+        if warn:
+            for p in problems:
+                warnings.warn(
+                    f"possible gradient masking: {p}", GradientMaskingWarning, stacklevel=2
+                )
+    desc = (
+        attack.describe()
+        if isinstance(attack, PGD)
+        else ("no attack" if attack is None else getattr(attack, "__name__", type(attack).__name__))
+    )
+    return EvalResult(
+        clean_acc=float(clean.float().mean()),
+        robust_acc=None if robust is None else float(robust.float().mean()),
+        n=n,
+        attack=desc,
+        checks=result_checks,
+        warnings=tuple(problems),
+    )
