@@ -23,6 +23,18 @@ x2..x_{d+1}, and the penalty is strictly convex, so the optimum has equal weight
 problem the reduction is exact whenever the sphere optimum is also the optimum of the
 penalised problem for some ``lam > 0`` (reported as ``lam_equivalent``); the tests also
 optimise the full (d+1)-dimensional objective (:func:`objective`) for small d.
+
+What the exact solution shows (``tradeoff verify --only 'tsipras.*'``):
+
+* Standard training (Lemmas C.2–C.4): depends on ``eta, d`` only through ``mu``; at
+  ``mu = 4``, p = 0.7 the unit-norm optimum is ``(w1, v) = (0.10549, 0.99442)``, standard
+  accuracy 0.99997 and accuracy 3.9e-5 at ``eps = 2 eta`` (d = 10^4).
+* Lemma C.5: the exact threshold is ``eta`` (unit norm, ``eta <= 2p - 1``), not ``2 eta``;
+  with a penalty it is ``eta`` or lower (:func:`nonrobust_threshold`).
+* "70 % / 70 % for any eps < 1" holds for the unit-norm problem. With a fixed penalty
+  ``lam > 0`` the optimum has ``w1* = 0`` exactly when ``eps >= 2p - 1`` and is ``w = 0``
+  (accuracy 0, sign(0) being an error) when ``eps >= max(2p - 1, eta)``; there the
+  unconstrained optimum lies inside the unit ball, so no ``lam`` gives ``||w*|| = 1``.
 """
 
 from __future__ import annotations
@@ -437,9 +449,12 @@ def svm_optimum(model: GaussianModel, *, lam: float | None = None, eps: float = 
     reduced by Lemma C.1 to ``(w1, v)``; see the module docstring.
 
     ``lam > 0`` (penalised, strongly convex): ``w1 >= 0``, ``v >= 0`` at the optimum;
-    ``w1* = 0`` exactly when ``eps >= 2p - 1``. The candidate ``v = 0`` (``w1*`` in closed
-    form) is accepted by its exact optimality condition; otherwise a damped Newton method on
-    the analytic gradient and Hessian converges to machine precision.
+    ``w1* = 0`` exactly when ``eps >= 2p - 1`` (at ``w1 = 0`` the set of examples inside
+    the hinge does not depend on x1, so the slope in ``w1`` is ``eps - (2p - 1)`` times its
+    probability, whatever ``v`` is). The candidate ``v = 0`` (``w1*`` in closed form) is
+    accepted by its exact optimality condition; otherwise nested root finding on the
+    analytic derivatives (inner ``w1``, outer ``v`` by the envelope theorem) converges to
+    machine precision.
 
     ``lam = None`` (the paper's ``||w||_2 = 1``, i.e. minimise the hinge on the unit
     sphere): a global search over the angle ``theta`` of ``(w1, v) = (cos, sin) theta``
@@ -505,8 +520,9 @@ class NonrobustThreshold:
         ``value`` is 0 or inf).
     v_below : float
         ``v*`` found by :func:`svm_optimum` at that radius.
-    v_at : float
-        ``v*`` found by :func:`svm_optimum` at ``eps = value`` (0 confirms).
+    v_at : float or None
+        ``v*`` found by :func:`svm_optimum` at ``eps = value`` (0 confirms; None if
+        ``value`` is inf).
     """
 
     model: GaussianModel
@@ -516,7 +532,7 @@ class NonrobustThreshold:
     regime: str
     below_gain: float
     v_below: float
-    v_at: float
+    v_at: float | None
 
 
 def _unit_threshold(model: GaussianModel) -> tuple[float, str]:
@@ -599,7 +615,7 @@ def nonrobust_threshold(model: GaussianModel, *, lam: float | None = None) -> No
     model = _check_model(model)
     lam = _check_lam(lam)
     value, regime = _unit_threshold(model) if lam is None else _penalized_threshold(model, lam)
-    v_at = svm_optimum(model, lam=lam, eps=value).v if math.isfinite(value) else math.inf
+    v_at = svm_optimum(model, lam=lam, eps=value).v if math.isfinite(value) else None
     gain, v_below = 0.0, 0.0
     if math.isfinite(value) and value > 0:
         below = value * (1.0 - 1e-3)
