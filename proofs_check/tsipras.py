@@ -155,6 +155,7 @@ def theorem_2_1_algebra() -> list[ProofResult]:
             "= the bound at delta = 1-p",
             "identity",
             ok_tight,
+            detail="sympy, symbolic p",
         )
     )
     return out
@@ -221,6 +222,7 @@ def svm_algebra() -> list[ProofResult]:
             "Phi(t*) = ((1-p)(1+eps) + lam/(1-eps)) / (p(1-eps))",
             "identity",
             ok_value and ok_phi,
+            detail="sympy: D(a*) at the stationary point a* = (T - t*)/(1-eps), using g' = Phi",
         )
     )
     return out

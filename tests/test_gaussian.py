@@ -316,3 +316,28 @@ def test_frontier_non_decreasing_and_concave(p, d1, d2, t):
         a, m_, b = getattr(f_lo, attr), getattr(f_mid, attr), getattr(f_hi, attr)
         assert a <= m_ + 1e-9 <= b + 2e-9
         assert m_ >= (1 - t) * a + t * b - 1e-9
+
+
+@pytest.mark.parametrize("p", [0.6, 0.7, 0.9])
+def test_frontier_is_approached_by_mixing_x1_and_averaging(p):
+    """Below delta = 1 - p the LP optimum is attained in the limit eta sqrt(d) -> inf by the
+    randomised classifier sign(x1) w.p. theta = delta/(1-p), else classifier (4). An eps < 1
+    cannot flip sign(x1), so the adversary's best response is the one against (4)."""
+    d = 10_000
+    e1 = np.zeros(d + 1)
+    e1[0] = 1.0
+    for mu in (1.0, 12.0):
+        m = GaussianModel(d, mu / math.sqrt(d), p)
+        w = m.averaging_weights()
+        for delta in (0.05, (1 - p) / 2, 1 - p):
+            theta = delta / (1 - p)
+            std = theta * m.accuracy(e1) + (1 - theta) * m.accuracy(w)
+            adv = theta * m.accuracy(e1, 2 * m.eta) + (1 - theta) * m.accuracy(w, 2 * m.eta)
+            # Theorem 2.1 for this actual classifier, at its own standard error.
+            assert adv <= frontier(p, min(1.0, 1 - std)).value + 1e-12
+            f = frontier(p, delta)
+            if mu == 12.0:
+                assert std == pytest.approx(1 - delta, abs=1e-12)
+                assert adv == pytest.approx(f.value, abs=1e-12)
+            elif delta < 1 - p:
+                assert std < 1 - delta - 1e-3  # overlapping G+/G-: strictly inside

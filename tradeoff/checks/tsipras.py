@@ -442,7 +442,7 @@ def _lemma_c5() -> list[Check]:
             "tsipras.lemma_c5.unit_condition",
             src,
             "the unit-norm adversarial optimum ignores x2.. for eps >= 2 eta",
-            edge.value,
+            "inf (never)" if math.isinf(edge.value) else edge.value,
             f"<= 2 eta = {edge.paper_value:g}",
             f"the unit-norm threshold equals eta only when eta <= 2p - 1 (eta = 4/sqrt(d): "
             f"d >= 100). Otherwise the non-robust features are the more robust ones: "
