@@ -6,6 +6,7 @@ Nothing here imports torch or CuPy at module import: a torch tensor is recognise
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +103,7 @@ def _span(a: Any, fam: str, nbytes: int) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- validation
-@dataclass
+@dataclass(slots=True)
 class _Call:
     fam: str
     x: Any
@@ -117,6 +118,7 @@ class _Call:
     lo: float
     hi: float
     backend: str
+    result: Any = None  # what the public function returns (x or out, caller's type)
 
 
 def _check_scalar_or_per_sample(name: str, v: Any, n: int, fam: str) -> float | np.ndarray:
@@ -168,8 +170,103 @@ def _backend_for(fam: str, backend: str | None) -> str:
     return backend
 
 
+def _real_fast(name: str, v: Any, low: float | None) -> float:
+    # Fast path of check_real for plain floats (the per-step call); errors go through it.
+    if type(v) is float and v == v and (v >= low if low is not None else abs(v) <= _INF):
+        return v
+    return check_real(name, v, low=low, allow_inf=low is None)
+
+
+_INF = float("inf")
+_TORCH_DT: dict = {}
+
+
+def _torch_to_numpy(name: str, a: Any, fam: str) -> np.ndarray:
+    """Zero-copy numpy view of a CPU tensor, after checking it is one (kind and dtype)."""
+    if _family(a) != fam:
+        raise TypeError(
+            f"{name} must be the same kind of array as x ({fam}), got {type(a).__name__}"
+        )
+    if not _TORCH_DT:
+        import torch
+
+        _TORCH_DT.update({torch.float32: 1, torch.float64: 1, torch.uint8: 1})
+    if a.dtype not in _TORCH_DT:
+        raise TypeError(f"{name} must have dtype float32, float64 (or uint8 for x0), got {a.dtype}")
+    return a.detach().numpy()
+
+
+def _prepare_host(x, x0, g, alpha, eps, lo, hi, out, backend, has_g: bool, fam: str) -> _Call:
+    """Validation for numpy arrays and CPU tensors (viewed as numpy), kept cheap: it runs
+    on every step and a 128×784 step is ~10 µs of work."""
+    result = x if out is None else out
+    if fam == "torch-cpu":
+        x = _torch_to_numpy("x", x, fam)
+        x0 = _torch_to_numpy("x0", x0, fam)
+        if has_g:
+            g = _torch_to_numpy("g", g, fam)
+        if out is not None:
+            out = _torch_to_numpy("out", out, fam)
+    dtype = x.dtype
+    if dtype not in _FLOATS:
+        raise TypeError(f"x must have dtype float32 or float64, got {dtype}")
+    shape = x.shape
+    if not shape:
+        raise ValueError("x must have at least one axis (the first is the batch), got a 0-d array")
+    named = (("x0", x0), ("g", g)) if has_g else (("x0", x0),)
+    if out is not None:
+        named = (*named, ("out", out))
+    for name, a in named:
+        if type(a) is not np.ndarray:
+            raise TypeError(
+                f"{name} must be the same kind of array as x ({fam}), got {type(a).__name__}"
+            )
+        if a.shape != shape:
+            raise ValueError(f"{name} must have the shape of x {shape}, got {a.shape}")
+        adt = a.dtype
+        if adt != dtype and (name != "x0" or adt != _UINT8):
+            allowed = f"{dtype} (as x) or uint8" if name == "x0" else f"{dtype} (as x)"
+            raise TypeError(f"{name} must have dtype {allowed}, got {adt}")
+    for name, a in (("x", x), *named):
+        if not a.flags.c_contiguous:
+            raise ValueError(
+                f"{name} must be C-contiguous (call .contiguous() / np.ascontiguousarray first)"
+            )
+    target = x if out is None else out
+    for name, a in named:
+        if name != "out" and np.may_share_memory(target, a):
+            what = "x" if out is None else "out"
+            raise ValueError(f"{what} must not share memory with {name} (it is written)")
+    if out is not None and out is not x and np.may_share_memory(out, x):
+        if out.__array_interface__["data"][0] != x.__array_interface__["data"][0]:
+            raise ValueError("out must either be x itself or not overlap x")
+    n = shape[0]
+    d = math.prod(shape[1:])
+    lo = _real_fast("lo", lo, None)
+    hi = _real_fast("hi", hi, None)
+    if lo > hi:
+        raise ValueError(f"lo must be <= hi, got lo={lo!r}, hi={hi!r}")
+    if has_g:
+        alpha_v = (
+            _real_fast("alpha", alpha, 0.0)
+            if type(alpha) is float
+            else (_check_scalar_or_per_sample("alpha", alpha, n, fam))
+        )
+    else:
+        alpha_v = 0.0
+    eps_v = (
+        _real_fast("eps", eps, 0.0)
+        if type(eps) is float
+        else (_check_scalar_or_per_sample("eps", eps, n, fam))
+    )
+    be = "numba-cpu" if backend is None else _backend_for(fam, backend)
+    return _Call(fam, x, x0, g, out, dtype, n, d, alpha_v, eps_v, lo, hi, be, result)
+
+
 def _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, *, has_g: bool) -> _Call:
-    fam = _family(x)
+    fam = "numpy" if type(x) is np.ndarray else _family(x)
+    if fam in ("numpy", "torch-cpu"):
+        return _prepare_host(x, x0, g, alpha, eps, lo, hi, out, backend, has_g, fam)
     if fam == "?":
         raise TypeError(
             f"x must be a numpy array, a torch tensor or a CuPy array, got {type(x).__name__}"
@@ -233,22 +330,25 @@ def _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, *, has_g: bool) -> _Cal
             if x0_ < t1 and t0 < x1_ and (x0_, x1_) != (t0, t1):
                 raise ValueError("out must either be x itself or not overlap x")
     be = _backend_for(fam, backend)
-    return _Call(fam, x, x0, g, out, dtype, n, d, alpha_v, eps_v, lo, hi, be)
+    return _Call(
+        fam, x, x0, g, out, dtype, n, d, alpha_v, eps_v, lo, hi, be, x if out is None else out
+    )
 
 
 # ----------------------------------------------------------------------------- CPU path
-def _host_views(c: _Call):
-    """Zero-copy numpy views (1-D) of the call's arrays (CPU families only)."""
-    if c.fam == "torch-cpu":
-        conv = [None if a is None else a.detach().numpy() for a in (c.x, c.x0, c.g, c.out)]
-    else:
-        conv = [c.x, c.x0, c.g, c.out]
-    return [None if a is None else a.reshape(-1) for a in conv]
+_SCALARS: dict = {}
 
 
 def _param_array(v, dtype: np.dtype) -> tuple[np.ndarray, int]:
+    """α or ε as a 1-D array of ``dtype`` with its stride (0: one value for all samples)."""
     if isinstance(v, float):
-        return np.full(1, v, dtype=dtype), 0
+        key = (v, dtype.char)
+        arr = _SCALARS.get(key)
+        if arr is None:
+            if len(_SCALARS) > 256:
+                _SCALARS.clear()
+            arr = _SCALARS[key] = np.full(1, v, dtype=dtype)
+        return arr, 0
     return np.ascontiguousarray(v, dtype=dtype), 1
 
 
@@ -263,18 +363,21 @@ def _torch_threads(c: _Call) -> int | None:
 def _run_cpu(kind: str, c: _Call) -> None:
     from . import _cpu
 
-    x, x0, g, out = _host_views(c)
-    inplace = out is None or out.ctypes.data == x.ctypes.data
-    if inplace:
-        out = x
+    x, x0, g, out = c.x.reshape(-1), c.x0.reshape(-1), c.g, c.out
+    if g is not None:
+        g = g.reshape(-1)
+    if out is not None and out is not c.x:
+        out = out.reshape(-1)
+        np.copyto(out, x)  # the kernels work in place (see _cpu)
+        x = out
     dt = c.dtype
     a, sa = _param_array(c.alpha, dt)
     e, se = _param_array(c.eps, dt)
     lo = dt.type(c.lo)
     hi = dt.type(c.hi)
-    step = kind in ("linf", "l2")
-    size = c.n * c.d
-    parallel = size >= _threads.PARALLEL_MIN_ELEMENTS
+    if kind in ("proj_linf", "proj_l2"):
+        g = None
+    parallel = c.n * c.d >= _threads.PARALLEL_MIN_ELEMENTS
     if parallel:
         import numba
 
@@ -284,15 +387,15 @@ def _run_cpu(kind: str, c: _Call) -> None:
             numba.set_num_threads(nt)
     if kind in ("linf", "proj_linf"):
         if parallel:
-            _cpu.linf_p(x, x0, g if step else None, out, a, sa, e, se, lo, hi, c.d, inplace, nt)
+            _cpu.linf_p(x, x0, g, a, sa, e, se, lo, hi, c.d, nt)
         else:
-            _cpu.linf_s(x, x0, g if step else None, out, a, sa, e, se, lo, hi, c.d, inplace)
+            _cpu.linf_s(x, x0, g, a, sa, e, se, lo, hi, c.d)
     else:
         tight = _TIGHT[dt]
         if parallel and c.n > 1:
-            _cpu.l2_p(x, x0, g if step else None, out, a, sa, e, se, lo, hi, c.d, inplace, tight)
+            _cpu.l2_p(x, x0, g, a, sa, e, se, lo, hi, c.d, tight)
         else:
-            _cpu.l2_s(x, x0, g if step else None, out, a, sa, e, se, lo, hi, c.d, inplace, tight)
+            _cpu.l2_s(x, x0, g, a, sa, e, se, lo, hi, c.d, tight)
 
 
 # ----------------------------------------------------------------------------- reference path
@@ -337,7 +440,7 @@ def _run_reference(kind: str, c: _Call) -> None:
 
 
 def _run(kind: str, c: _Call):
-    result = c.x if c.out is None else c.out
+    result = c.result
     if c.n * c.d == 0:
         return result
     if c.backend == "numba-cpu":
