@@ -139,6 +139,11 @@ def _properties(loss, theta):
     return psi, tilde
 
 
+@pytest.mark.parametrize("loss", [*cal.LOSSES.values(), cal.kinked, cal.dip])
+def test_lemma_2_1_properties_of_named_losses(loss):
+    _properties(loss, np.linspace(0, 1, 257))
+
+
 @given(a=weights, b=rates, c=weights, d=rates, e=weights)
 @settings(max_examples=8)
 def test_random_convex_calibrated_losses(a, b, c, d, e):
