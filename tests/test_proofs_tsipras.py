@@ -7,8 +7,8 @@ import math
 import pytest
 import sympy as sp
 from scipy.special import ndtr
-from tradeoff.proofs_check import tsipras as proofs
 
+from tradeoff.proofs_check import tsipras as proofs
 from tradeoff.verify import Status, run_checks
 
 
