@@ -1,7 +1,7 @@
 """Test configuration: hypothesis profiles and the ``gpu`` marker.
 
-Profiles: ``ci`` (deterministic, bounded examples; the default under ``CI=true``) and
-``dev`` (more examples, random seeds). Choose with ``HYPOTHESIS_PROFILE=dev``.
+Profiles: ``ci`` (deterministic, bounded examples; the default, so that every run and CI
+see the same examples) and ``dev`` (more examples, random seeds): ``HYPOTHESIS_PROFILE=dev``.
 """
 
 from __future__ import annotations
