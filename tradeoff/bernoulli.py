@@ -93,7 +93,7 @@ def _one_blas_thread():
 
 
 _LATTICE_LIMIT = 1 << 22  # largest Σ|k| handled by the exact lattice programme
-_NUMPY_CF_LIMIT = 2_000_000  # frequencies × features below which numpy beats the JIT start-up
+_NUMPY_CF_LIMIT = 200_000  # frequencies × features below which numpy beats the JIT start-up
 
 
 @dataclass(frozen=True)
@@ -905,14 +905,13 @@ def _empirical_solve(u: np.ndarray, eps: float, a: float, theta: np.ndarray) -> 
         f = 0.0
         g = np.zeros(2 * d)
         H = np.zeros((2 * d, 2 * d))
-        for weight, shift in ((1 - a, 0.0), (a, c)):
+        for weight, shift, e in ((1 - a, 0.0, 0.0), (a, c, eps)):
             if weight == 0:
                 continue
             lo, l1, l2 = _logistic_parts(z - shift)
             f += weight * lo.mean()
             if level == 0:
                 continue
-            e = eps if weight == a else 0.0
             gu = u.T @ l1 / n
             g1 = l1.mean()
             g[:d] += weight * (gu - e * g1)
@@ -1009,10 +1008,17 @@ def _adam(
     m2 = np.zeros(d)
     b1, b2, tiny = 0.9, 0.999, 1e-8
     for t in range(1, iterations + 1):
-        xt = x - eps * y[:, None] * np.sign(w)[None, :] if (robust and t % 2 == 0) else x
-        z = y * (xt @ w)
+        z = y * (x @ w)
+        adversarial = robust and t % 2 == 0
+        if adversarial:
+            # FGSM: x − ε y sign(w); margin y wᵀx − ε‖w‖₁, no N×d temporary
+            z = z - eps * float(np.abs(w).sum())
         _, l1, _ = _logistic_parts(z)
-        grad = xt.T @ (l1 * y) / x.shape[0]
+        gy = l1 * y
+        grad = x.T @ gy
+        if adversarial:
+            grad = grad - eps * np.sign(w) * float(gy @ y)
+        grad /= x.shape[0]
         m1 = b1 * m1 + (1 - b1) * grad
         m2 = b2 * m2 + (1 - b2) * grad * grad
         mhat = m1 / (1 - b1**t)
