@@ -11,9 +11,9 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize
-from tradeoff.proofs_check import trades as proofs
 
 from tradeoff import intervals as iv
+from tradeoff.proofs_check import trades as proofs
 
 
 def _steps(loss):
