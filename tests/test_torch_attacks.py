@@ -1,0 +1,322 @@
+"""tradeoff.torch.attacks against independent eager implementations written here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from tradeoff.torch import attacks, data, nets  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+def train_plain(model, x, y, epochs=30, lr=3e-3, seed=0, binary=False):
+    """A plain full-batch-ish Adam loop (independent of tradeoff.torch.train)."""
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 128):
+            idx = perm[i : i + 128]
+            out = model(x[idx])
+            if binary:
+                loss = F.softplus(-y[idx] * out.squeeze(1)).mean()
+            else:
+                loss = F.cross_entropy(out, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def mlp(digits):
+    torch.manual_seed(0)
+    m = nets.build("toy_mlp", input_shape=(1, 8, 8), num_classes=10, seed=0)
+    return train_plain(m, digits.train.x, digits.train.y)
+
+
+@pytest.fixture(scope="module")
+def binary_linear():
+    d = data.load("digits", binary=(5, 7))
+    m = nets.build("linear", input_shape=(1, 8, 8), num_classes=1, seed=0)
+    return train_plain(m, d.train.x, d.train.y, epochs=20, binary=True), d
+
+
+def eager_pgd(model, x, y, *, eps, alpha, steps, norm, gen=None):
+    """PGD as torchattacks / Madry et al. write it: mean CE, eager tensor ops."""
+    if gen is None:
+        xa = x.clone()
+    elif norm == "linf":
+        xa = (x + (torch.rand(x.shape, generator=gen) * 2 - 1) * eps).clamp(0, 1)
+    else:
+        z = torch.randn(x.shape, generator=gen).flatten(1)
+        z = z / z.norm(dim=1, keepdim=True)
+        r = torch.rand(len(x), 1, generator=gen) ** (1.0 / z.shape[1])
+        xa = (x + (eps * r * z).view_as(x)).clamp(0, 1)
+    for _ in range(steps):
+        xa.requires_grad_(True)
+        loss = F.cross_entropy(model(xa), y)
+        (g,) = torch.autograd.grad(loss, xa)
+        with torch.no_grad():
+            if norm == "linf":
+                xa = xa + alpha * g.sign()
+                xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0, 1)
+            else:
+                gn = g.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+                xa = xa + alpha * g / torch.where(gn > 0, gn, torch.ones_like(gn))
+                d = xa - x
+                dn = d.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+                factor = torch.where(dn > eps, eps / dn.clamp_min(1e-30), torch.ones_like(dn))
+                xa = (x + d * factor).clamp(0, 1)
+    return xa.detach()
+
+
+def accuracy(model, x, y):
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+@pytest.mark.parametrize(("norm", "eps", "alpha"), [("linf", 0.1, 0.02), ("l2", 1.0, 0.25)])
+def test_matches_eager_pgd_without_random_start(mlp, digits, norm, eps, alpha):
+    x, y = digits.test.x, digits.test.y
+    ours = attacks.pgd(mlp, x, y, eps=eps, alpha=alpha, steps=10, norm=norm, random_start=False)
+    ref = eager_pgd(mlp, x, y, eps=eps, alpha=alpha, steps=10, norm=norm)
+    torch.testing.assert_close(ours, ref, atol=2e-6, rtol=0)
+    assert accuracy(mlp, ours, y) < accuracy(mlp, x, y) - 0.2  # the attack does something
+
+
+@pytest.mark.parametrize(("norm", "eps", "alpha"), [("linf", 0.1, 0.01), ("l2", 0.5, 0.05)])
+def test_robust_accuracy_equals_eager_pgd_within_noise(mlp, digits, norm, eps, alpha):
+    x, y = digits.test.x, digits.test.y
+    n = len(y)
+    ours = accuracy(
+        mlp, attacks.pgd(mlp, x, y, eps=eps, alpha=alpha, steps=20, norm=norm, seed=1), y
+    )
+    gen = torch.Generator().manual_seed(2)
+    ref = accuracy(mlp, eager_pgd(mlp, x, y, eps=eps, alpha=alpha, steps=20, norm=norm, gen=gen), y)
+    p = (ours + ref) / 2
+    assert 0.05 < p < accuracy(mlp, x, y) - 0.1
+    assert abs(ours - ref) <= 5 * math.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("eps", [0.0, 0.03, 0.5, 2.0])
+@pytest.mark.parametrize("restarts", [1, 3])
+def test_result_in_ball_and_box(mlp, digits, norm, eps, restarts):
+    x, y = digits.test.x[:64], digits.test.y[:64]
+    xa = attacks.pgd(
+        mlp, x, y, eps=eps, alpha=eps / 4 + 0.01, steps=5, norm=norm, restarts=restarts, seed=3
+    )
+    assert torch.isfinite(xa).all()
+    assert float(xa.min()) >= 0.0 and float(xa.max()) <= 1.0
+    d = (xa - x).flatten(1)
+    if norm == "linf":
+        assert float(d.abs().max()) <= eps * (1 + 1e-6)
+    else:
+        assert float(d.norm(dim=1).max()) <= eps * (1 + 1e-5) + 1e-7
+    if eps == 0.0:
+        assert torch.equal(xa, x)
+
+
+def test_zero_gradient_gives_no_nan_and_no_move(digits):
+    net = nets.build("trades_small_cnn", input_shape=(1, 28, 28), seed=0)  # last layer zero
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(8, dtype=torch.long)
+    for norm in ("linf", "l2"):
+        xa = attacks.pgd(net, x, y, eps=0.3, alpha=0.1, steps=3, norm=norm, random_start=False)
+        assert torch.equal(xa, x)
+    xt = attacks.trades_inner_max(net, x, eps=0.3, alpha=0.1, steps=3, norm="l2", seed=0)
+    assert torch.isfinite(xt).all()
+
+
+class ModeProbe(nn.Module):
+    """Records the training flag it sees during forward passes."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.drop = nn.Dropout(0.5)
+        self.seen: list[bool] = []
+
+    def forward(self, x):
+        self.seen.append(self.training)
+        return self.inner(self.drop(x))
+
+
+@pytest.mark.parametrize("which", ["pgd", "fgsm", "trades"])
+def test_mode_restored_and_grads_untouched(mlp, digits, which):
+    probe = ModeProbe(mlp)
+    probe.train()
+    probe.inner.eval()  # mixed modes: each must come back as it was
+    for p in probe.parameters():
+        p.grad = torch.full_like(p, 0.5)
+    x, y = digits.test.x[:32], digits.test.y[:32]
+    if which == "pgd":
+        attacks.pgd(probe, x, y, eps=0.1, alpha=0.02, steps=3, restarts=2, seed=0)
+    elif which == "fgsm":
+        attacks.fgsm(probe, x, y, eps=0.1)
+    else:
+        attacks.trades_inner_max(probe, x, eps=0.1, alpha=0.02, steps=3, seed=0)
+    assert probe.seen and not any(probe.seen)  # eval mode inside the attack
+    assert probe.training and probe.drop.training and not probe.inner.training
+    assert all(torch.equal(p.grad, torch.full_like(p, 0.5)) for p in probe.parameters())
+    probe.zero_grad(set_to_none=True)
+    attacks.pgd(probe, x, y, eps=0.1, alpha=0.02, steps=2, seed=0)
+    assert all(p.grad is None for p in probe.parameters())
+
+
+def test_mode_restored_when_attack_raises(mlp, digits):
+    probe = ModeProbe(mlp).train()
+
+    def bad_loss(logits, y):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        attacks.pgd(
+            probe, digits.test.x[:4], digits.test.y[:4], eps=0.1, alpha=0.1, steps=1, loss=bad_loss
+        )
+    assert probe.training and probe.drop.training
+
+
+def test_gradient_per_sample_does_not_depend_on_batch(mlp, digits):
+    x, y = digits.test.x[:40], digits.test.y[:40]
+
+    def obj(logits):
+        return attacks.per_sample_loss(logits, y[: len(logits)], "ce").sum()
+
+    g_all = attacks.input_gradient(mlp, x, obj)
+    for i in (0, 17, 39):
+        gi = attacks.input_gradient(
+            mlp, x[i : i + 1], lambda lg, i=i: attacks.per_sample_loss(lg, y[i : i + 1]).sum()
+        )
+        torch.testing.assert_close(g_all[i : i + 1], gi, atol=1e-7, rtol=1e-5)
+
+
+def test_restarts_keep_per_sample_worst(mlp, digits):
+    x, y = digits.test.x[:200], digits.test.y[:200]
+    kw = dict(eps=0.08, alpha=0.02, steps=3)
+    seeds = np.random.default_rng(11)
+    runs = [attacks.pgd(mlp, x, y, restarts=1, seed=seeds, **kw) for _ in range(4)]
+    best = attacks.pgd(mlp, x, y, restarts=4, seed=np.random.default_rng(11), **kw)
+    with torch.no_grad():
+        logits = [mlp(r) for r in runs]
+    wrong = torch.stack([lg.argmax(1) != y for lg in logits])  # (4, n)
+    loss = torch.stack([F.cross_entropy(lg, y, reduction="none") for lg in logits])
+    # expected choice: a misclassifying run first, then the highest loss (first on ties)
+    score = wrong.double() * 1e6 + loss.double()
+    pick = score.argmax(0)
+    expected = torch.stack([runs[int(k)][i] for i, k in enumerate(pick)])
+    torch.testing.assert_close(best, expected, atol=0, rtol=0)
+    assert len(set(pick.tolist())) > 1  # different samples took different restarts
+    with torch.no_grad():
+        assert (mlp(best).argmax(1) != y).float().mean() >= wrong.float().mean(1).max()
+
+
+def test_targeted_reaches_target(mlp, digits):
+    x = digits.test.x[:100]
+    target = (digits.test.y[:100] + 1) % 10
+    xa = attacks.pgd(mlp, x, target, eps=1.0, alpha=0.05, steps=40, targeted=True, seed=0)
+    with torch.no_grad():
+        hit = float((mlp(xa).argmax(1) == target).float().mean())
+        before = float((mlp(x).argmax(1) == target).float().mean())
+    assert before < 0.1 and hit > 0.9
+
+
+def test_fgsm_and_pgd_on_linear_model_match_closed_form(binary_linear):
+    """For f(x) = w·x + b and the logistic loss, the worst l∞ perturbation in the box is
+    coordinate-wise clip(x − ε·y·sign(w)) (Tsipras et al. Table 4 / notes)."""
+    model, d = binary_linear
+    x, y = d.test.x, d.test.y
+    w = model[-1].weight.detach().view(1, *x.shape[1:])
+    eps = 0.2
+    exact = (x - eps * y.view(-1, 1, 1, 1) * torch.sign(w)).clamp(0, 1)
+    torch.testing.assert_close(attacks.fgsm(model, x, y, eps=eps), exact, atol=1e-6, rtol=0)
+    xa = attacks.pgd(model, x, y, eps=eps, alpha=0.06, steps=8, seed=0)
+    torch.testing.assert_close(xa, exact, atol=1e-6, rtol=0)
+    with torch.no_grad():
+        margin = (model(exact).squeeze(1) * y).min()
+    assert float(margin) < 0  # ε = 0.2 breaks some sample of a standard linear model
+
+
+def test_cw_and_custom_losses(mlp, digits):
+    x, y = digits.test.x[:64], digits.test.y[:64]
+    cw = attacks.pgd(mlp, x, y, eps=0.1, alpha=0.02, steps=10, loss="cw", seed=0)
+    assert accuracy(mlp, cw, y) < accuracy(mlp, x, y)
+
+    def mine(logits, labels):
+        return F.cross_entropy(logits, labels, reduction="none")
+
+    a = attacks.pgd(mlp, x, y, eps=0.1, alpha=0.02, steps=5, loss=mine, seed=4)
+    b = attacks.pgd(mlp, x, y, eps=0.1, alpha=0.02, steps=5, loss="ce", seed=4)
+    torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="one value per sample"):
+        attacks.pgd(mlp, x, y, eps=0.1, alpha=0.02, steps=1, loss=lambda lg, t: mine(lg, t).mean())
+
+
+def eager_trades_inner(model, x, *, eps, alpha, steps):
+    """The reference trades.py l∞ loop (with zero start noise), written out eagerly."""
+    model.eval()
+    xa = x.clone()
+    for _ in range(steps):
+        xa.requires_grad_(True)
+        kl = F.kl_div(F.log_softmax(model(xa), dim=1), F.softmax(model(x), dim=1), reduction="sum")
+        (g,) = torch.autograd.grad(kl, xa)
+        xa = xa.detach() + alpha * torch.sign(g.detach())
+        xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0.0, 1.0)
+    return xa
+
+
+def test_trades_inner_max_matches_reference_loop(mlp, digits):
+    x = digits.test.x[:100]
+    ours = attacks.trades_inner_max(mlp, x, eps=0.1, alpha=0.02, steps=8, init_std=0.0, seed=0)
+    ref = eager_trades_inner(mlp, x, eps=0.1, alpha=0.02, steps=8)
+    torch.testing.assert_close(ours, ref, atol=2e-6, rtol=0)
+    noisy = attacks.trades_inner_max(mlp, x, eps=0.1, alpha=0.02, steps=8, seed=0)
+    assert float((noisy - x).abs().max()) <= 0.1 + 1e-6
+    with torch.no_grad():
+        kl = attacks.trades_kl(mlp(noisy), mlp(x)).mean()
+    assert float(kl) > 0.05
+    again = attacks.trades_inner_max(mlp, x, eps=0.1, alpha=0.02, steps=8, seed=0)
+    assert torch.equal(noisy, again)
+    zero = attacks.trades_inner_max(mlp, x, eps=0.0005, alpha=0.01, steps=0, seed=0)
+    assert float((zero - x).abs().max()) <= 0.0005 + 1e-7 and float(zero.min()) >= 0.0
+
+
+def test_trades_kl_binary_is_bernoulli_kl():
+    a, b = torch.tensor([[0.3], [-2.0], [40.0]]), torch.tensor([[1.0], [0.5], [-40.0]])
+    p, q = torch.sigmoid(b).double(), torch.sigmoid(a).double()
+    want = p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))
+    got = attacks.trades_kl(a, b).double()
+    torch.testing.assert_close(got[:2], want[:2].squeeze(1), atol=1e-6, rtol=1e-5)
+    # at logits a = 40, b = -40: KL = p·log(p/q) + (1−p)·log((1−p)/(1−q)) → log(1 + e^40)
+    # − log(1 + e^-40) + (terms of size 1e-16) ≈ 40; the naive formula overflows to inf in float32
+    assert abs(float(got[2]) - 40.0) < 1e-4
+
+
+def test_bad_arguments(mlp, digits):
+    x, y = digits.test.x[:4], digits.test.y[:4]
+    with pytest.raises(ValueError, match="eps"):
+        attacks.pgd(mlp, x, y, eps=-0.1, alpha=0.1, steps=1)
+    with pytest.raises(ValueError, match="norm"):
+        attacks.pgd(mlp, x, y, eps=0.1, alpha=0.1, steps=1, norm="l3")
+    with pytest.raises(ValueError, match="outside clip"):
+        attacks.pgd(mlp, x * 2 - 1, y, eps=0.1, alpha=0.1, steps=1)
+    with pytest.raises(ValueError, match="restarts"):
+        attacks.pgd(mlp, x, y, eps=0.1, alpha=0.1, steps=1, restarts=0)
+    with pytest.raises(TypeError, match="seed"):
+        attacks.pgd(mlp, x, y, eps=0.1, alpha=0.1, steps=1, seed="a")
+    with pytest.raises(ValueError, match="alpha"):
+        attacks.PGD(eps=0.1, alpha=-1.0, steps=3)
+    # a different pixel range is fine when stated
+    xa = attacks.pgd(mlp, x * 2 - 1, y, eps=0.2, alpha=0.1, steps=2, clip=(-1.0, 1.0), seed=0)
+    assert float(xa.min()) >= -1.0 and float((xa - (x * 2 - 1)).abs().max()) <= 0.2 + 1e-6
