@@ -1,0 +1,110 @@
+"""CuPy backend: the CUDA C kernels of ``pgd.cu`` compiled by NVRTC (``cupy.RawModule``).
+
+CuPy arrays run directly; CUDA torch tensors are viewed zero-copy as CuPy arrays through
+``__cuda_array_interface__`` and the kernels are launched on torch's current stream.
+CuPy is imported only when this backend runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SOURCE", "kernel", "run"]
+
+SOURCE = (Path(__file__).with_name("pgd.cu")).read_text()
+
+_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_MODULES: dict = {}
+
+
+def _module(device_id: int):
+    import cupy
+
+    mod = _MODULES.get(device_id)
+    if mod is None:
+        names = []
+        for t in ("float", "double"):
+            for x0 in (t, "unsigned char"):
+                for k in ("linf_step", "linf_project", "l2_step", "l2_project"):
+                    names.append(f"{k}<{t}, {x0}>")
+            names.append(f"stream3<{t}>")
+        with cupy.cuda.Device(device_id):
+            mod = cupy.RawModule(code=SOURCE, options=("--std=c++14",), name_expressions=names)
+        _MODULES[device_id] = mod
+    return mod
+
+
+def kernel(name: str, t: np.dtype, x0: np.dtype | None, device_id: int = 0):
+    """The compiled kernel ``name<T, X0>`` (or ``name<T>`` when ``x0`` is None)."""
+    tn = _NAMES[np.dtype(t)]
+    if x0 is None:
+        expr = f"{name}<{tn}>"
+    else:
+        expr = f"{name}<{tn}, {'unsigned char' if np.dtype(x0) == np.uint8 else tn}>"
+    return _module(device_id).get_function(expr)
+
+
+def _stream(fam: str):
+    import cupy
+
+    if fam == "torch-cuda":
+        import torch
+
+        return cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
+    return cupy.cuda.get_current_stream()
+
+
+def run(kind: str, c) -> None:
+    """Run ``kind`` ('linf', 'l2', 'proj_linf', 'proj_l2') for a validated call ``c``."""
+    import cupy
+
+    from ._api import _TIGHT
+
+    fam = c.fam
+    if fam == "torch-cuda":
+        dev = c.x.device.index if c.x.device.index is not None else 0
+        conv = [None if a is None else cupy.asarray(a.detach()) for a in (c.x, c.x0, c.g, c.out)]
+    else:
+        dev = c.x.device.id
+        conv = [c.x, c.x0, c.g, c.out]
+    x, x0, g, out = conv
+    if out is None:
+        out = x
+    t = c.dtype
+    tt = t.type
+    with cupy.cuda.Device(dev):
+        if isinstance(c.alpha, float):
+            a_arr, sa, a_s = x, -1, tt(c.alpha)
+        else:
+            a_arr, sa, a_s = cupy.asarray(np.asarray(c.alpha, dtype=t)), 1, tt(0)
+        if isinstance(c.eps, float):
+            e_arr, se, e_s = x, -1, tt(c.eps)
+        else:
+            e_arr, se, e_s = cupy.asarray(np.asarray(c.eps, dtype=t)), 1, tt(0)
+        lo, hi = tt(c.lo), tt(c.hi)
+        n_el = np.int64(c.n * c.d)
+        d = np.int64(c.d)
+        stream = _stream(fam)
+        with stream:
+            if kind in ("linf", "proj_linf"):
+                threads = 256
+                blocks = int(min((int(n_el) + threads - 1) // threads, 65535 * 8))
+                if kind == "linf":
+                    k = kernel("linf_step", t, x0.dtype, dev)
+                    args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
+                else:
+                    k = kernel("linf_project", t, x0.dtype, dev)
+                    args = (x, x0, out, e_arr, np.int32(se), e_s)
+                k((blocks,), (threads,), (*args, lo, hi, d, n_el))
+            else:
+                threads = 1024 if c.d >= 65536 else (256 if c.d >= 4096 else 128)
+                tight = np.float64(_TIGHT[t])
+                if kind == "l2":
+                    k = kernel("l2_step", t, x0.dtype, dev)
+                    args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
+                else:
+                    k = kernel("l2_project", t, x0.dtype, dev)
+                    args = (x, x0, out, e_arr, np.int32(se), e_s)
+                k((c.n,), (threads,), (*args, lo, hi, d, tight), shared_mem=3 * 8 * threads)
