@@ -97,8 +97,10 @@ def _span(a: Any, fam: str, nbytes: int) -> tuple[int, int]:
         p = a.__array_interface__["data"][0]
     elif fam == "cupy":
         p = a.data.ptr
-    else:
+    elif hasattr(a, "__cuda_array_interface__"):
         p = a.__cuda_array_interface__["data"][0]
+    else:  # Numba's CUDA simulator: device arrays wrap host arrays
+        p = a._ary.__array_interface__["data"][0]
     return p, p + nbytes
 
 
