@@ -646,7 +646,11 @@ def _per_sample(model, split: Split, attack, device, batch_size: int):
         with torch.no_grad(), eval_mode(model):
             clean.append(correct(model(x), y).cpu())
         if attack is not None:
-            x_adv = attack(model, x, y)
+            a = attack
+            if isinstance(attack, PGD) and attack.seed is not None and i > 0:
+                # fresh random starts per batch; the first batch uses the attack's own seed
+                a = attack.replace(seed=_batch_seed(attack.seed, 0, i // batch_size))
+            x_adv = a(model, x, y)
             with torch.no_grad(), eval_mode(model):
                 robust.append(correct(model(x_adv), y).cpu())
     c = torch.cat(clean)

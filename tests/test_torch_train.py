@@ -1,0 +1,381 @@
+"""tradeoff.torch.train: fit (standard / Madry / TRADES), exact resume, evaluate's checks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from tradeoff.torch import attacks, data, nets, train  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models: one thread avoids OpenMP spin-waiting on a shared 2-core machine
+    (measured here: a digits fit took 3.8 s with 1 thread, 17.6 s with 2 under load)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits", val_size=100, seed=0)
+
+
+def small_net(seed=0):
+    """An MLP with dropout, so that resuming must also restore the global torch RNG."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 48), nn.ReLU(), nn.Dropout(0.2), nn.Linear(48, 10)
+    )
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def plain_accuracy(model, split):
+    with torch.no_grad():
+        return float((model(split.x).argmax(1) == split.y).float().mean())
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    std = nets.build("toy_mlp", input_shape=(1, 8, 8), seed=0)
+    train.fit(
+        std,
+        digits,
+        method="standard",
+        epochs=8,
+        optimizer="adam",
+        lr=3e-3,
+        batch_size=64,
+        progress=False,
+    )
+    rob = nets.build("toy_mlp", input_shape=(1, 8, 8), seed=0)
+    res = train.fit(
+        rob,
+        digits,
+        method="madry",
+        epochs=8,
+        optimizer="adam",
+        lr=3e-3,
+        batch_size=64,
+        eps=0.1,
+        alpha=0.025,
+        steps=7,
+        progress=False,
+    )
+    return std.eval(), rob.eval(), res
+
+
+def test_fit_learns_and_madry_is_more_robust(digits, trained):
+    std, rob, res = trained
+    assert len(res.history) == 8 and res.history[-1]["loss"] < res.history[0]["loss"]
+    ev_std = train.evaluate(std, digits)
+    assert ev_std.robust_acc is None
+    assert abs(ev_std.clean_acc - plain_accuracy(std, digits.test)) < 1e-12
+    assert ev_std.clean_acc > 0.9
+    atk = attacks.PGD(eps=0.1, alpha=0.01, steps=20, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", train.GradientMaskingWarning)
+        r_std = train.evaluate(std, digits, attack=atk)
+        r_rob = train.evaluate(rob, digits, attack=atk, batch_size=512)
+    # robust accuracy recomputed here from the attack output, independently of evaluate
+    xa = atk(rob, digits.test.x, digits.test.y)
+    assert abs(r_rob.robust_acc - plain_accuracy(rob, data.Split(xa, digits.test.y))) < 1e-12
+    assert r_rob.robust_acc > r_std.robust_acc + 0.05
+    assert r_rob.clean_acc > 0.8
+    assert set(r_rob.checks) == {"eps0_equals_clean", "half_eps", "quarter_steps", "large_eps"}
+    assert r_rob.checks["large_eps"][0] <= 0.1
+
+
+def test_trades_training_runs_and_beats_standard_robustness(digits, trained):
+    std, _, _ = trained
+    m = nets.build("toy_mlp", input_shape=(1, 8, 8), seed=0)
+    res = train.fit(
+        m,
+        digits,
+        method="trades",
+        epochs=8,
+        optimizer="adam",
+        lr=3e-3,
+        batch_size=64,
+        eps=0.1,
+        alpha=0.025,
+        steps=5,
+        beta=3.0,
+        progress=False,
+    )
+    assert res.history[-1]["robust_acc"] is not None
+    atk = attacks.PGD(eps=0.1, alpha=0.01, steps=20, seed=0)
+    r = train.evaluate(m, digits, attack=atk, checks=False)
+    r_std = train.evaluate(std, digits, attack=atk, checks=False)
+    assert r.robust_acc > r_std.robust_acc + 0.05 and r.clean_acc > 0.8
+
+
+def test_gradient_masking_is_flagged(digits, trained):
+    _, rob, _ = trained
+
+    class Quantised(nn.Module):
+        """Rounds the input: zero gradient everywhere, so PGD cannot move (masking)."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(torch.round(x * 4) / 4)
+
+    atk = attacks.PGD(eps=0.1, alpha=0.01, steps=8, seed=0)
+    with pytest.warns(train.GradientMaskingWarning, match="whole pixel range"):
+        r = train.evaluate(Quantised(rob), digits, attack=atk, check_samples=64)
+    assert r.warnings and r.checks["large_eps"][0] > 0.1
+
+
+def test_seeded_fit_is_reproducible(digits):
+    kw = dict(
+        method="madry",
+        epochs=1,
+        optimizer="sgd",
+        lr=0.05,
+        momentum=0.9,
+        batch_size=50,
+        eps=0.1,
+        alpha=0.03,
+        steps=3,
+        progress=False,
+    )
+    a, b, c = small_net(), small_net(), small_net()
+    state = torch.get_rng_state()
+    train.fit(a, digits, seed=5, **kw)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is left alone
+    train.fit(b, digits, seed=5, **kw)
+    train.fit(c, digits, seed=6, **kw)
+    assert same_weights(weights(a), weights(b))
+    assert not same_weights(weights(a), weights(c))
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["madry", "trades"])
+def test_resume_after_crash_mid_epoch_gives_identical_weights(digits, tmp_path, method):
+    kw = dict(
+        method=method,
+        epochs=3,
+        optimizer="sgd",
+        lr=0.05,
+        momentum=0.9,
+        batch_size=50,
+        eps=0.1,
+        alpha=0.03,
+        steps=3,
+        milestones=(2,),
+        seed=3,
+        progress=False,
+    )
+    ref = small_net()
+    full = train.fit(ref, digits, **kw)
+
+    ckpt = tmp_path / "run.pt"
+
+    def crash(epoch, batch, loss):
+        if (epoch, batch) == (1, 12):  # after 12 batches of the second epoch, 10 saved
+            raise Killed
+
+    first = small_net()
+    with pytest.raises(Killed):
+        train.fit(first, digits, checkpoint=ckpt, checkpoint_every=5, callback=crash, **kw)
+    saved = train.load_checkpoint(ckpt)
+    assert (saved["epoch"], saved["batch"]) == (1, 10)
+    assert not [p for p in tmp_path.iterdir() if p.name != "run.pt"]  # no temp files left
+    resumed = small_net(seed=99)  # different initial weights: all must come from the file
+    res = train.fit(resumed, digits, checkpoint=ckpt, checkpoint_every=5, resume=True, **kw)
+    assert res.resumed_from == (1, 10)
+    assert same_weights(weights(resumed), weights(ref))
+    assert [h["loss"] for h in res.history] == [h["loss"] for h in full.history]
+
+
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, torch
+    from torch import nn
+    from tradeoff.torch import data, train
+    torch.set_num_threads({threads})
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 48), nn.ReLU(), nn.Dropout(0.2),
+                        nn.Linear(48, 10))
+    d = data.load("digits", val_size=100, seed=0)
+
+    def die(epoch, batch, loss):
+        if (epoch, batch) == (0, 15):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    train.fit(net, d, checkpoint=sys.argv[1], checkpoint_every=4, callback=die, **{kw})
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_resume_after_sigkill_gives_identical_weights(digits, tmp_path):
+    kw = dict(
+        method="madry",
+        epochs=2,
+        optimizer="adam",
+        lr=3e-3,
+        batch_size=50,
+        eps=0.1,
+        alpha=0.03,
+        steps=2,
+        seed=1,
+        progress=False,
+    )
+    ckpt = tmp_path / "killed.pt"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD.format(threads=torch.get_num_threads(), kw=repr(kw)))
+    proc = subprocess.run(
+        [sys.executable, str(script), str(ckpt)], capture_output=True, timeout=120
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    saved = train.load_checkpoint(ckpt)
+    assert (saved["epoch"], saved["batch"]) == (0, 12)
+    resumed = small_net(seed=42)
+    train.fit(resumed, digits, checkpoint=ckpt, checkpoint_every=4, resume=True, **kw)
+    ref = small_net()
+    train.fit(ref, digits, **kw)
+    assert same_weights(weights(resumed), weights(ref))
+
+
+def test_checkpoint_is_weights_only_and_checked(digits, tmp_path):
+    ckpt = tmp_path / "c.pt"
+    train.fit(
+        small_net(), digits, method="standard", epochs=1, lr=0.1, checkpoint=ckpt, progress=False
+    )
+    state = torch.load(ckpt, weights_only=True)  # loads under the safe unpickler
+    assert state["epoch"] == 1 and set(state["rng"]) >= {"torch", "numpy", "python", "data"}
+    with pytest.raises(ValueError, match="other settings"):
+        train.fit(
+            small_net(),
+            digits,
+            method="standard",
+            epochs=2,
+            lr=0.2,
+            checkpoint=ckpt,
+            resume=True,
+            progress=False,
+        )
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(ValueError, match="not a tradeoff training checkpoint"):
+        train.load_checkpoint(foreign)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": train.CHECKPOINT_FORMAT, "x": Evil()}, evil)
+    with pytest.raises(Exception, match=r"(?i)weights_only|unsupported|global"):
+        train.load_checkpoint(evil)
+    # resuming with more epochs continues the same run
+    res = train.fit(
+        small_net(),
+        digits,
+        method="standard",
+        epochs=2,
+        lr=0.1,
+        checkpoint=ckpt,
+        resume=True,
+        progress=False,
+    )
+    assert res.resumed_from == (1, 0) and len(res.history) == 2
+
+
+def test_presets_and_bad_arguments(digits):
+    for name, r in train.PRESETS.items():
+        assert r.source, name
+    assert train.PRESETS["trades_mnist"].beta == 6.0 and train.PRESETS["madry_mnist"].steps == 40
+    with pytest.raises(ValueError, match="method"):
+        train.fit(small_net(), digits, method="fgsm", epochs=1)
+    with pytest.raises(ValueError, match="preset"):
+        train.fit(small_net(), digits, preset="nope", epochs=1)
+    with pytest.raises(ValueError, match="checkpoint path"):
+        train.fit(small_net(), digits, epochs=1, resume=True)
+    with pytest.raises(ValueError, match="alpha"):
+        train.fit(small_net(), digits, method="madry", epochs=1, eps=0.1, steps=3, alpha=0.0)
+    with pytest.raises(TypeError, match="data"):
+        train.fit(small_net(), digits.train.x, epochs=1)
+    with pytest.raises(ValueError, match="clip"):
+        train.evaluate(
+            small_net(), digits, attack=attacks.PGD(eps=0.1, alpha=0.1, steps=1, clip=(-1.0, 1.0))
+        )
+
+
+def test_progress_bar_prints_epoch_lines(digits, capsys):
+    train.fit(small_net(), digits, method="standard", epochs=2, lr=0.1, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "loss" in err and "val" in err
+
+
+def test_cli_trains_on_digits(tmp_path):
+    from tradeoff.torch import cli
+
+    out = tmp_path / "r.json"
+    rc = cli.main(
+        [
+            "--data",
+            "digits",
+            "--net",
+            "toy_mlp",
+            "--method",
+            "madry",
+            "--epochs",
+            "4",
+            "--eps",
+            "0.1",
+            "--steps",
+            "5",
+            "--lr",
+            "0.003",
+            "--batch-size",
+            "64",
+            "--eval-steps",
+            "10",
+            "--quiet",
+            "--json",
+            str(out),
+            "--test-subset",
+            "0",
+        ]
+    )
+    assert rc == 0
+    import json
+
+    r = json.loads(out.read_text())
+    assert r["clean_acc"] > 0.5 and r["robust_acc"] > 0.3 and r["n_test"] == 449
+
+
+def test_cli_missing_dataset(tmp_path, monkeypatch, capsys):
+    from tradeoff.torch import cli
+
+    monkeypatch.setenv("TRADEOFF_DATA", str(tmp_path))
+    assert cli.main(["--data", "mnist", "--quiet"]) == 2
+    assert "TRADEOFF_DATA" in capsys.readouterr().err
+    assert Path(tmp_path).exists()
