@@ -232,6 +232,8 @@ def _lattice(v: np.ndarray) -> tuple[float, np.ndarray] | None:
     if nz.size == 0:
         return 1.0, np.zeros_like(v)
     base = float(nz.min())
+    if float(nz.max()) > _LATTICE_LIMIT * base:
+        return None
     for q in range(1, 13):
         h = base / q
         k = v / h
@@ -333,11 +335,21 @@ def _tail_bracket(
     if v.size == 0:
         val = 1.0 if 0.0 > c + 1e-12 * max(1.0, abs(c)) else 0.0
         return Bracket(val, val, "exact")
+    # the event is scale-free: work with max |v_j| = 1 (guards sub/overflow)
+    scale = float(np.max(np.abs(v)))
+    v = v / scale
+    with np.errstate(over="ignore"):
+        c = c / scale
+    if c >= float(np.abs(v).sum()):
+        return Bracket(0.0, 0.0, "exact")
+    if c < -float(np.abs(v).sum()):
+        return Bracket(1.0, 1.0, "exact")
     lat = _lattice(v)
     if lat is not None:
         h, k = lat
         val = _integer_tail(k, np.sign(k), tau, c / h)
-        err = 2.0 * (v.size + 2) * _U
+        # a sum of products of non-negative numbers: relative rounding error only
+        err = (4.0 * v.size + 64.0) * _U * val
         return Bracket(max(0.0, val - err), min(1.0, val + err), "lattice")
     return _vaaler_bracket(v, tau, c, tol, max_terms)
 
@@ -832,10 +844,12 @@ def _logistic_parts(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class EmpiricalOptimum:
     """Exact minimiser of the empirical objective of the finite training procedure.
 
-    ``threshold`` is the τ* of the empirical objective: with ``A_N``, ``B_N`` the sample
-    versions of A, B and ``tau_hat_j = Σ_i [(1−a)ℓ'(m_i) + aℓ'(m_i−c)] y_i x_ij θ*_j /
-    (2 N A_N)`` (the weighted correlation, → τ_j as N → ∞ when w_j = 0), the KKT
-    conditions give ``w_j = 0 ⟺ |tau_hat_j| <= threshold = aεB_N/(2A_N)``.
+    ``tau_hat_j = Σ_i [(1−a)ℓ'(m_i) + aℓ'(m_i−c)] y_i x_ij θ*_j / (2 N A_N)`` is the
+    weighted sample correlation of feature j (→ τ_j as N → ∞ where w_j = 0, because x_j
+    is then independent of the margin) and ``threshold = aεB_N/(2A_N)``, with ``A_N``,
+    ``B_N`` the sample versions of A, B in :func:`weight_threshold`. The KKT conditions
+    are ``|tau_hat_j| <= threshold`` where ``w_j = 0`` and ``|tau_hat_j| = threshold``
+    (stationarity) where ``w_j ≠ 0``.
     """
 
     w: np.ndarray

@@ -150,7 +150,7 @@ def _population_rows(hi: float, seed: int, tol: float) -> dict:
 
 
 def run_table1(
-    out: Path, seed: int, *, repeats: int = 3, n: int = N, tol: float = 1e-5
+    out: Path, seed: int, *, repeats: int = 3, n: int = N, tol: float = 1e-4
 ) -> list[Path]:
     t0 = time.perf_counter()
     out = Path(out)
