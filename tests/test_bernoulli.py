@@ -434,6 +434,7 @@ def test_theorem1_bound_formula():
             "adversarial_fraction",
         ),
         (lambda: weight_threshold(BernoulliModel([0.1]), -1.0), "eps"),
+        (lambda: robust_logistic(BernoulliModel([0.1, 0.5]), 0.3), "tau"),
         (lambda: collins_procedure(BernoulliModel([0.1]), 0, init="normal"), "init"),
         (lambda: collins_procedure(BernoulliModel([0.1]), 0, lr=0.0), "lr"),
         (lambda: theorem1_bound(BernoulliModel([0.1]), 0), "n"),

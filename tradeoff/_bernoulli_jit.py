@@ -9,7 +9,10 @@ from numba import njit
 
 #: the rotated phases are recomputed exactly every RESYNC frequencies
 RESYNC = 256
-#: features whose phases are advanced by rotation (the rest use cos/sin directly)
+#: features whose phases are advanced by rotation (the rest use cos/sin directly):
+#: all of them for small d, else the first 64 (products usually fall below the
+#: threshold within ~50 factors, so later features are rarely needed)
+ROTATED_SMALL_D = 192
 ROTATED = 64
 
 
@@ -27,7 +30,7 @@ def cf_on_grid(
     """
     stopped = 0
     d = v.size
-    J = min(d, ROTATED)
+    J = d if d <= ROTATED_SMALL_D else ROTATED
     zr = np.empty(J)
     zi = np.empty(J)
     rr = np.empty(J)
@@ -48,11 +51,14 @@ def cf_on_grid(
             c = zr[j]
             s = two_tau[j] * zi[j]
             re, im = re * c - im * s, re * s + im * c
+            if (j & 15) == 15 and re * re + im * im < thr2:
+                small = True
+                break
         for j in range(J):  # advance the phases to the next frequency
             zr[j], zi[j] = zr[j] * rr[j] - zi[j] * ri[j], zr[j] * ri[j] + zi[j] * rr[j]
-        if re * re + im * im < thr2:
+        if not small and re * re + im * im < thr2:
             small = True
-        else:
+        if not small:
             for j in range(J, d):
                 th = v[j] * tk
                 c = math.cos(th)

@@ -178,7 +178,7 @@ class BernoulliModel:
         return w * self.theta
 
     def accuracy_bracket(
-        self, w: object, eps: float = 0.0, b: float = 0.0, *, tol: float = 1e-5
+        self, w: object, eps: float = 0.0, b: float = 0.0, *, tol: float = 1e-4
     ) -> Bracket:
         """Rigorous bracket on the (robust) accuracy of ``sign(wᵀ(x + δ) + b)``.
 
@@ -203,11 +203,13 @@ class BernoulliModel:
             max(lo1.terms, lo2.terms),
         )
 
-    def accuracy(self, w: object, eps: float = 0.0, b: float = 0.0, *, tol: float = 1e-5) -> float:
+    def accuracy(self, w: object, eps: float = 0.0, b: float = 0.0, *, tol: float = 1e-4) -> float:
         """Exact (robust) accuracy of the linear classifier ``sign(wᵀx + b)``.
 
         Returns the midpoint of :meth:`accuracy_bracket`, so the error is at most
-        ``tol/2`` (rigorously). ``eps`` is the l∞ radius in feature units.
+        ``tol/2`` (rigorously). ``eps`` is the l∞ radius in feature units. Cost (one
+        core, d = 784, random real w): about 1.5 ms at ``tol=1e-3``, 10–20 ms at the
+        default 1e-4, 0.2 s at 1e-5 (the number of Fourier terms grows like 1/tol).
         """
         return self.accuracy_bracket(w, eps, b, tol=tol).mid
 
@@ -404,7 +406,7 @@ def _vaaler_bracket(
         coef_abs = float(np.sum(np.abs(a) + fejer / (K + 1)))
         err_stop = 2.0 * coef_abs * thr
         # rounding of the products (and the rotation drift of the kernel's phases)
-        err_fp = 2.0 * coef_abs * 8.0 * (d + 10 + 64 * 256) * _U + 1e3 * _U
+        err_fp = 2.0 * coef_abs * 8.0 * (d + 10 + 192 * 256) * _U + 1e3 * _U
         lower = base - spread - delta - err_stop - err_fp
         upper = base + spread + delta + err_stop + err_fp
         lower, upper = max(0.0, lower), min(1.0, upper)
@@ -752,8 +754,13 @@ def robust_logistic(
     a = _check_fraction(adversarial_fraction)
     tol = check_real("tol", tol, low=1e-15, high=1e-3)
     tau = np.asarray(model.tau)
-    v0 = 0.5 * model.bayes_weights() * model.theta
-    v0 = np.where(tau >= 0.5, 10.0, v0)
+    if np.any(tau >= 0.5) and (a < 1.0 or eps < 1.0):
+        raise ValueError(
+            "tau must be < 0.5 for robust_logistic unless adversarial_fraction = 1 and "
+            f"eps >= 1: a feature with tau_j = 0.5 separates the classes (eps={eps:g}, "
+            f"adversarial_fraction={a:g}) and the loss has no finite minimiser"
+        )
+    v0 = np.where(tau >= 0.5, 0.0, 0.5 * model.bayes_weights() * model.theta)
     fgh = _orthant_fgh(tau, eps, a)
     with _one_blas_thread():
         v, f, g, it = _projected_newton(fgh, v0, tol=tol)
