@@ -70,6 +70,7 @@ __all__ = [
     "theorem1_bound",
     "theorem1_error",
     "theorem1_estimator",
+    "threshold_at",
     "weight_threshold",
 ]
 
@@ -532,6 +533,11 @@ def _moments(v: np.ndarray, tau: np.ndarray, c: float, want: dict[int, int]) -> 
         lin_out = quad_out = None
         if level >= 1:
             lin_out = w_k.real @ ratio_re - w_k.imag @ ratio_im
+            # |ratio| can exceed 1 (it is E[s e^{us}]/E[e^{us}]): bound its rounding too
+            r_abs = np.abs(ratio)
+            terms_abs = max(terms_abs, float(np.max(np.abs(w_k) @ r_abs)))
+            if level >= 2:
+                terms_abs = max(terms_abs, float(np.max((np.abs(w_k)[:, None] * r_abs).T @ r_abs)))
         if level >= 2:
             # Re Σ_k w_k r_ki r_kj with real matrix products
             wr = w_k[:, None] * ratio
