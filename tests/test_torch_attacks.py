@@ -330,3 +330,20 @@ def test_bad_arguments(mlp, digits):
     # a different pixel range is fine when stated
     xa = attacks.pgd(mlp, x * 2 - 1, y, eps=0.2, alpha=0.1, steps=2, clip=(-1.0, 1.0), seed=0)
     assert float(xa.min()) >= -1.0 and float((xa - (x * 2 - 1)).abs().max()) <= 0.2 + 1e-6
+
+
+def test_fast_model_is_an_equivalent_frozen_copy():
+    net = nets.build("madry_mnist", seed=0).train()
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 10, (16,), generator=torch.Generator().manual_seed(1))
+    fast = attacks.fast_model(net)
+    assert net.training and all(p.requires_grad for p in net.parameters())
+    assert net[0].weight.is_contiguous()  # the original keeps its layout
+    assert not fast.training and not any(p.requires_grad for p in fast.parameters())
+    assert fast[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), net.eval()(x), atol=1e-4, rtol=1e-4)
+    a = attacks.pgd(net, x, y, eps=0.1, alpha=0.02, steps=3, seed=0)
+    b = attacks.pgd(fast, x, y, eps=0.1, alpha=0.02, steps=3, seed=0)
+    # same iterates except where a gradient coordinate is within rounding of zero
+    assert float((a != b).float().mean()) < 0.01

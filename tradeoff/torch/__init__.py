@@ -1,1 +1,30 @@
-"""The deep-network layer (needs the ``torch`` extra)."""
+"""The deep-network layer (needs the ``torch`` extra).
+
+- :mod:`tradeoff.torch.data` — IDX reader, Fashion-MNIST / MNIST / sklearn digits, binary
+  ±1 subsets, seeded splits, stated pixel range;
+- :mod:`tradeoff.torch.nets` — the papers' networks by name (:func:`~tradeoff.torch.nets.build`);
+- :mod:`tradeoff.torch.attacks` — PGD (l∞/l2, restarts, targeted, custom loss), FGSM and
+  the TRADES inner maximisation, stepping with :mod:`tradeoff.kernels`;
+- :mod:`tradeoff.torch.train` — standard / Madry / TRADES training with exact resume, and
+  :func:`~tradeoff.torch.train.evaluate` with gradient-masking checks;
+- :mod:`tradeoff.torch.cli` (``tradeoff train``), :mod:`tradeoff.torch.benchmark`
+  (``tradeoff bench attack``).
+
+``import tradeoff.torch`` is light: the submodules load on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_SUBMODULES = ("attacks", "benchmark", "cli", "data", "nets", "train")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'tradeoff.torch' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBMODULES])

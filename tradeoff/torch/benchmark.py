@@ -1,0 +1,241 @@
+"""``tradeoff bench attack``: PGD on the Madry MNIST CNN, ours against a torchattacks-style loop.
+
+Measures, in one process and interleaved (A B C A B C ...) so that machine load hits every
+variant alike:
+
+* images/s of a whole PGD-k attack (default PGD-40, l∞, ε = 0.3, α = 0.01, batch 128,
+  ``madry_mnist``) for
+
+  - ``eager``: the loop as torchattacks writes it (mean CE, ``autograd.grad``, then
+    ``x + α·sign(g)``, ``clamp(x − x0, −ε, ε)``, ``clamp(·, 0, 1)`` as separate tensor ops),
+  - ``tradeoff``: :func:`tradeoff.torch.attacks.pgd` (fused :mod:`tradeoff.kernels` step),
+  - ``tradeoff+fast``: the same on :func:`tradeoff.torch.attacks.fast_model` (a frozen
+    channels-last copy of the network; see there for why),
+  - optionally (``--compile``) on ``torch.compile(model)``;
+
+* where the time goes: one forward+backward (input gradient) of the network vs one
+  step (the eager 4-op step vs one fused kernel call), and the torch eager step before
+  and after the Numba kernel ran in the process (the thread-pool interplay of DESIGN.md).
+
+Prints medians with the min–max spread and ratios against ``eager``; ``--json`` writes
+them. Benchmarks are not tests: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import attacks, nets
+
+
+def eager_pgd(model, x, y, *, eps, alpha, steps, gen):
+    """PGD l∞ exactly as torchattacks' ``PGD.forward`` writes it."""
+    adv = x + torch.empty_like(x).uniform_(-eps, eps, generator=gen)
+    adv = torch.clamp(adv, 0, 1).detach()
+    for _ in range(steps):
+        adv.requires_grad = True
+        cost = F.cross_entropy(model(adv), y)
+        grad = torch.autograd.grad(cost, adv, retain_graph=False, create_graph=False)[0]
+        adv = adv.detach() + alpha * grad.sign()
+        delta = torch.clamp(adv - x, min=-eps, max=eps)
+        adv = torch.clamp(x + delta, min=0, max=1).detach()
+    return adv
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    t = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def _micro(fn: Callable[[], object], device: torch.device, reps: int) -> list[float]:
+    fn()
+    return [_time(fn, device) for _ in range(reps)]
+
+
+def _stats(ts: list[float]) -> dict:
+    return {"median": statistics.median(ts), "min": min(ts), "max": max(ts), "n": len(ts)}
+
+
+def _batch(n: int, device: torch.device):
+    """The first ``n`` Fashion-MNIST test images if installed, else uniform noise."""
+    try:
+        from . import data
+
+        d = data.load("fashion_mnist", test_subset=n, seed=0)
+        x, y, src = d.test.x, d.test.y, "Fashion-MNIST test images"
+    except (FileNotFoundError, ValueError):
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(n, 1, 28, 28, generator=g)
+        y = torch.randint(0, 10, (n,), generator=g)
+        src = "uniform noise (Fashion-MNIST not installed)"
+    return x.to(device).contiguous(), y.to(device), src
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tradeoff bench attack", description=__doc__.split("\n\n")[0])
+    p.add_argument("--net", default="madry_mnist", choices=nets.NETS)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--eps", type=float, default=0.3)
+    p.add_argument("--alpha", type=float, default=0.01)
+    p.add_argument("--repeats", type=int, default=3, help="timed attacks per variant (3)")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
+    p.add_argument("--json", type=Path, help="write the results here")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    from tradeoff import kernels
+    from tradeoff.kernels import _threads
+
+    model = nets.build(args.net, seed=0).to(device).eval()
+    x, y, src = _batch(args.batch, device)
+    eps, alpha, steps = args.eps, args.alpha, args.steps
+    print(
+        f"PGD-{steps} l∞ eps={eps} alpha={alpha} on {args.net}, batch {args.batch} of {src}; "
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
+        f"{platform.processor() or platform.machine()}"
+    )
+
+    # ---- where the time goes: forward+backward vs one step
+    fast = attacks.fast_model(model)
+
+    def fwd_bwd(m):
+        return lambda: attacks.input_gradient(
+            m, x, lambda lg: F.cross_entropy(lg, y, reduction="sum")
+        )
+
+    g = attacks.input_gradient(model, x, lambda lg: F.cross_entropy(lg, y, reduction="sum"))
+    xa = x.clone()
+
+    def eager_step():
+        adv = xa + alpha * g.sign()
+        delta = torch.clamp(adv - x, min=-eps, max=eps)
+        return torch.clamp(x + delta, min=0, max=1)
+
+    def fused_step():
+        kernels.linf_step(xa, x, g, alpha, eps)
+
+    reps_micro = 200 if device.type == "cuda" else 400
+    eager_before = _micro(eager_step, device, reps_micro)
+    fused = _micro(fused_step, device, reps_micro)
+    eager_after = _micro(eager_step, device, reps_micro)
+    fb = {"base": [], "fast": []}
+    for _ in range(5):
+        fb["base"].append(_time(fwd_bwd(model), device))
+        fb["fast"].append(_time(fwd_bwd(fast), device))
+
+    # ---- whole attacks, interleaved
+    gen = torch.Generator(device=device).manual_seed(0)
+    variants: dict[str, Callable[[], torch.Tensor]] = {
+        "eager (torchattacks-style)": lambda: eager_pgd(
+            model, x, y, eps=eps, alpha=alpha, steps=steps, gen=gen
+        ),
+        "tradeoff.pgd": lambda: attacks.pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, seed=0),
+        "tradeoff.pgd + fast_model": lambda: attacks.pgd(
+            fast, x, y, eps=eps, alpha=alpha, steps=steps, seed=0
+        ),
+    }
+    compile_s = None
+    if args.compile:
+        compiled = torch.compile(model)
+        t = time.perf_counter()
+        attacks.pgd(compiled, x, y, eps=eps, alpha=alpha, steps=1, seed=0)
+        compile_s = time.perf_counter() - t
+        variants["tradeoff.pgd + torch.compile"] = lambda: attacks.pgd(
+            compiled, x, y, eps=eps, alpha=alpha, steps=steps, seed=0
+        )
+    for fn in variants.values():  # warm-up (JIT of the kernels, oneDNN primitive caches)
+        out = fn()
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for r in range(args.repeats):
+        for name, fn in variants.items():
+            times[name].append(_time(fn, device))
+        print(f"  repeat {r + 1}/{args.repeats} done", flush=True)
+    # sanity: our result is a valid PGD output
+    out = attacks.pgd(model, x, y, eps=eps, alpha=alpha, steps=2, seed=0)
+    if not float((out - x).abs().max()) <= eps + 1e-6:
+        raise RuntimeError("tradeoff.pgd left the eps-ball: the benchmark is void")
+
+    base = statistics.median(times["eager (torchattacks-style)"])
+    print()
+    print(f"{'variant':<30} {'images/s':>9} {'median s':>9} {'min–max s':>15} {'vs eager':>9}")
+    rows = []
+    for name, ts in times.items():
+        s = _stats(ts)
+        ips = args.batch / s["median"]
+        print(
+            f"{name:<30} {ips:>9.1f} {s['median']:>9.3f} {s['min']:>7.3f}–{s['max']:<7.3f} "
+            f"{base / s['median']:>8.2f}x"
+        )
+        rows.append(
+            {"variant": name, "images_per_s": ips, **s, "speedup_vs_eager": base / s["median"]}
+        )
+    if compile_s is not None:
+        print(f"(torch.compile: first call took {compile_s:.1f} s, not counted above)")
+
+    fb_base, fb_fast = statistics.median(fb["base"]), statistics.median(fb["fast"])
+    e_b, e_a, fu = (statistics.median(v) for v in (eager_before, eager_after, fused))
+    attack_med = statistics.median(times["tradeoff.pgd"])
+    print()
+    print("where the time goes (medians)")
+    print(
+        f"  forward+backward, one step       {fb_base * 1e3:9.2f} ms"
+        f"   (fast_model {fb_fast * 1e3:.2f} ms)"
+    )
+    print(
+        f"  eager l∞ step (4 tensor ops)     {e_b * 1e6:9.1f} µs"
+        f"   (after the kernel ran: {e_a * 1e6:.1f} µs)"
+    )
+    print(
+        f"  fused kernel step                {fu * 1e6:9.1f} µs"
+        f"   ({e_b / fu:.1f}x faster than eager)"
+    )
+    print(
+        f"  forward+backward share of our attack: {steps * fb_base / attack_med:.1%} "
+        f"(step share {steps * fu / attack_med:.2%})"
+    )
+    print(f"  {_threads.describe()}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "config": vars(args) | {"json": str(args.json), "device": str(device)},
+                    "data": src,
+                    "torch_threads": torch.get_num_threads(),
+                    "attacks": rows,
+                    "forward_backward_s": {"base": _stats(fb["base"]), "fast": _stats(fb["fast"])},
+                    "step_s": {
+                        "eager_before_kernel": _stats(eager_before),
+                        "fused": _stats(fused),
+                        "eager_after_kernel": _stats(eager_after),
+                    },
+                    "compile_s": compile_s,
+                },
+                indent=2,
+            )
+        )
+    return 0
