@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -144,6 +145,40 @@ def test_deterministic_features():
     model = BernoulliModel([0.5, 0.1, 0.2])
     w = np.array([2.0, 0.7, -1.3])
     assert abs(model.accuracy(w, 0.1, tol=1e-6) - enum_accuracy(model, w, 0.1)) <= 1e-6
+
+
+def _rational_accuracy(model: BernoulliModel, w, eps, b) -> Fraction:
+    """Enumeration in exact rational arithmetic (floats converted exactly)."""
+    tau = [Fraction(t) for t in model.tau]
+    v = [Fraction(wj) * int(tj) for wj, tj in zip(w, model.theta)]
+    eps, b = Fraction(eps), Fraction(b)
+    c = eps * sum(abs(x) for x in v)
+    acc = Fraction(0)
+    for s in itertools.product([1, -1], repeat=model.d):
+        pr = math.prod(
+            Fraction(1, 2) + t if sj > 0 else Fraction(1, 2) - t for sj, t in zip(s, tau)
+        )
+        m = sum(sj * x for sj, x in zip(s, v))
+        acc += pr * ((m + b - c > 0) + (m - b - c > 0))
+    return acc / 2
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_threshold_on_an_extreme_atom(seed):
+    # Real (non-lattice) weights whose threshold falls on the top or bottom atom of the
+    # margin: eps = 1 (no margin can be positive), b = ±‖w‖₁ (all but the bottom atom),
+    # eps just below 1 (only the top atom). Dyadic weights keep ‖w‖₁ exact in floats.
+    # These used to stall the Fourier bracket (~10 s, then ValueError).
+    rng = np.random.default_rng(seed)
+    model = _random_model(rng, 6)
+    w = rng.integers(1, 2**20, 6) * rng.choice([-1.0, 1.0], 6) * 2.0**-20
+    assert B._lattice(w * model.theta) is None
+    l1 = float(np.abs(w).sum())
+    for eps, b in [(1.0, 0.0), (0.0, l1), (0.0, -l1), (1.0 - 2.0**-30, 0.0), (2.0, l1)]:
+        exact = float(_rational_accuracy(model, w, eps, b))
+        br = model.accuracy_bracket(w, eps, b)
+        assert br.lower <= exact * (1 + 1e-14) and exact * (1 - 1e-14) <= br.upper
+        assert br.width <= 1e-14
 
 
 def test_accuracy_monte_carlo_d784():

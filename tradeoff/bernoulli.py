@@ -192,15 +192,16 @@ class BernoulliModel:
         eps = check_real("eps", eps, low=0.0)
         b = check_real("b", b)
         tol = check_real("tol", tol, low=1e-9, high=1.0)
-        c0 = eps * float(np.abs(v).sum())
         if b == 0.0:
-            return _tail_bracket(v, self.tau, c0, tol)
-        lo1 = _tail_bracket(v, self.tau, c0 - b, tol)
-        lo2 = _tail_bracket(v, self.tau, c0 + b, tol)
+            return _tail_bracket(v, self.tau, eps, 0.0, tol)
+        # y = +1 and y = −1: the law of m = Σ v_j s_j does not depend on y
+        lo1 = _tail_bracket(v, self.tau, eps, b, tol)
+        lo2 = _tail_bracket(v, self.tau, eps, -b, tol)
+        method = lo1.method if lo1.method == lo2.method else f"{lo1.method}+{lo2.method}"
         return Bracket(
             0.5 * (lo1.lower + lo2.lower),
             0.5 * (lo1.upper + lo2.upper),
-            lo1.method,
+            method,
             max(lo1.terms, lo2.terms),
         )
 
@@ -325,28 +326,58 @@ def _cf_on_grid(
 
 
 def _tail_bracket(
-    v: np.ndarray, tau: np.ndarray, c: float, tol: float, *, max_terms: int = 1 << 23
+    v: np.ndarray,
+    tau: np.ndarray,
+    eps: float,
+    shift: float,
+    tol: float,
+    *,
+    max_terms: int = 1 << 23,
 ) -> Bracket:
-    """Rigorous bracket on ``P(Σ_j v_j s_j > c)``, ``P(s_j = 1) = 1/2 + τ_j``."""
+    """Rigorous bracket on ``P(Σ_j v_j s_j − ε‖v‖₁ + shift > 0)``, ``P(s_j = 1) = 1/2 + τ_j``.
+
+    The two extreme atoms of the margin (every non-deterministic ``sign(v_j) s_j`` equal
+    to +1, resp. −1) are decided from their margins computed directly, e.g.
+    ``(1 − ε)‖v‖₁ + shift`` at the top, so ``ε = 1, shift = 0`` gives exactly 0 and
+    ``shift = ±‖v‖₁`` exactly ``1 − P(bottom atom)``; a threshold that falls on one
+    of them (up to rounding) would stall the Fourier bracket, which cannot resolve an
+    atom at the threshold.
+    """
     v = np.asarray(v, dtype=np.float64)
     tau = np.asarray(tau, dtype=np.float64)
+    # the event is scale-free: work with max(|v_j|, |shift|) = 1 (guards overflow)
+    scale = max(float(np.max(np.abs(v), initial=0.0)), abs(shift))
+    if scale == 0.0:
+        return Bracket(0.0, 0.0, "exact")  # margin 0 surely; sign(0) is an error
+    v = v / scale
+    shift = shift / scale
     # deterministic features (τ = 1/2: s_j = +1 surely) and zero weights
     det = tau >= 0.5
-    c = c - float(v[det].sum())
     keep = (~det) & (v != 0)
+    v_det = v[det]
+    fixed = float((v_det - eps * np.abs(v_det)).sum()) + shift
     v, tau = v[keep], tau[keep]
-    if v.size == 0:
-        val = 1.0 if 0.0 > c + 1e-12 * max(1.0, abs(c)) else 0.0
+    span = float(np.abs(v).sum())
+    top = (1.0 - eps) * span + fixed  # margin of the top atom
+    bottom = -(1.0 + eps) * span + fixed  # margin of the bottom atom
+    if v.size == 0 or top <= 0.0 or bottom > 0.0:
+        val = 1.0 if bottom > 0.0 else 0.0
         return Bracket(val, val, "exact")
-    # the event is scale-free: work with max |v_j| = 1 (guards sub/overflow)
+    gap = 2.0 * float(np.min(np.abs(v)))  # from an extreme atom to the next one
+    sgn = np.sign(v)
+    if top <= gap:  # only the top atom has a positive margin
+        val = float(np.prod(0.5 + sgn * tau))
+        err = (v.size + 2.0) * _U * val
+        return Bracket(max(0.0, val - err), min(1.0, val + err), "exact")
+    if bottom + gap > 0.0:  # every atom but the bottom one
+        low = float(np.prod(0.5 - sgn * tau))
+        err = (v.size + 2.0) * _U * low + _U
+        return Bracket(max(0.0, 1.0 - low - err), min(1.0, 1.0 - low + err), "exact")
+    # margin > 0 ⟺ Σ v_j s_j > c; |c| < span here. Rescale to max |v_j| = 1.
+    c = span - top
     scale = float(np.max(np.abs(v)))
     v = v / scale
-    with np.errstate(over="ignore"):
-        c = c / scale
-    if c >= float(np.abs(v).sum()):
-        return Bracket(0.0, 0.0, "exact")
-    if c < -float(np.abs(v).sum()):
-        return Bracket(1.0, 1.0, "exact")
+    c = c / scale
     lat = _lattice(v)
     if lat is not None:
         h, k = lat
