@@ -338,32 +338,36 @@ def _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, *, has_g: bool) -> _Cal
 
 
 # ----------------------------------------------------------------------------- CPU path
-_SCALARS: dict = {}
+_PACKED: dict = {}
 
 
-def _param_array(v, dtype: np.dtype) -> tuple[np.ndarray, int]:
-    """α or ε as a 1-D array of ``dtype`` with its stride (0: one value for all samples)."""
-    if isinstance(v, float):
-        key = (v, dtype.char)
-        arr = _SCALARS.get(key)
-        if arr is None:
-            if len(_SCALARS) > 256:
-                _SCALARS.clear()
-            arr = _SCALARS[key] = np.full(1, v, dtype=dtype)
-        return arr, 0
-    return np.ascontiguousarray(v, dtype=dtype), 1
+def _packed(c: _Call, dtype: np.dtype) -> np.ndarray:
+    """[lo, hi, alpha..., eps...] in ``dtype`` (see _cpu); cached for scalar α, ε."""
+    scalar = isinstance(c.alpha, float) and isinstance(c.eps, float)
+    if scalar:
+        key = (c.lo, c.hi, c.alpha, c.eps, dtype.char)
+        p = _PACKED.get(key)
+        if p is not None:
+            return p
+        p = np.array([c.lo, c.hi, c.alpha, c.eps], dtype=dtype)
+        if len(_PACKED) > 256:
+            _PACKED.clear()
+        _PACKED[key] = p
+        return p
+    a = np.broadcast_to(np.asarray(c.alpha, dtype=dtype), (c.n,))
+    e = np.broadcast_to(np.asarray(c.eps, dtype=dtype), (c.n,))
+    return np.concatenate([np.array([c.lo, c.hi], dtype=dtype), a, e])
 
 
-def _torch_threads(c: _Call) -> int | None:
-    if c.fam.startswith("torch"):
-        import torch
-
-        return torch.get_num_threads()
-    return None
+_CPU: list = []  # the Numba CPU module, imported on first use (it compiles lazily)
 
 
 def _run_cpu(kind: str, c: _Call) -> None:
-    from . import _cpu
+    if not _CPU:
+        from . import _cpu as mod
+
+        _CPU.append(mod)
+    _cpu = _CPU[0]
 
     x, x0, g, out = c.x.reshape(-1), c.x0.reshape(-1), c.g, c.out
     if g is not None:
@@ -372,32 +376,23 @@ def _run_cpu(kind: str, c: _Call) -> None:
         out = out.reshape(-1)
         np.copyto(out, x)  # the kernels work in place (see _cpu)
         x = out
-    dt = c.dtype
-    a, sa = _param_array(c.alpha, dt)
-    e, se = _param_array(c.eps, dt)
-    lo = dt.type(c.lo)
-    hi = dt.type(c.hi)
+    p = _packed(c, c.dtype)
     if kind in ("proj_linf", "proj_l2"):
         g = None
-    parallel = c.n * c.d >= _threads.PARALLEL_MIN_ELEMENTS
-    if parallel:
+    if _threads.parallel_ok(c.n * c.d):
         import numba
 
-        _threads.choose_layer()
-        nt = _threads.threads_for(_torch_threads(c))
-        if numba.get_num_threads() != nt:
-            numba.set_num_threads(nt)
-    if kind in ("linf", "proj_linf"):
-        if parallel:
-            _cpu.linf_p(x, x0, g, a, sa, e, se, lo, hi, c.d, nt)
+        nt = numba.get_num_threads()
+        if kind in ("linf", "proj_linf"):
+            _cpu.linf_p(x, x0, g, p, c.d, nt)
+        elif c.n > 1:
+            _cpu.l2_p(x, x0, g, p, c.d, _TIGHT[c.dtype])
         else:
-            _cpu.linf_s(x, x0, g, a, sa, e, se, lo, hi, c.d)
+            _cpu.l2_s(x, x0, g, p, c.d, _TIGHT[c.dtype])
+    elif kind in ("linf", "proj_linf"):
+        _cpu.linf_s(x, x0, g, p, c.d)
     else:
-        tight = _TIGHT[dt]
-        if parallel and c.n > 1:
-            _cpu.l2_p(x, x0, g, a, sa, e, se, lo, hi, c.d, tight)
-        else:
-            _cpu.l2_s(x, x0, g, a, sa, e, se, lo, hi, c.d, tight)
+        _cpu.l2_s(x, x0, g, p, c.d, _TIGHT[c.dtype])
 
 
 # ----------------------------------------------------------------------------- reference path

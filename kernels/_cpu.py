@@ -17,6 +17,10 @@ from numba import njit, prange, types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from . import _threads
+
+_threads.choose_layer()  # before any parallel kernel below can start a pool
+
 __all__ = [
     "l2_p",
     "l2_s",
@@ -109,13 +113,28 @@ def _linf_range(x, x0, g, alpha, sa, eps, se, lo, hi, d, start, end):
         i = stop
 
 
+# Scalars travel packed in one array ``p`` of x's dtype, fewer arguments being cheaper to
+# dispatch: p = [lo, hi, alpha_0..alpha_{m-1}, eps_0..eps_{m-1}], m = 1 (the same for all
+# samples) or the batch size.
+
+
+@njit(cache=True, inline="always")
+def _unpack(p):
+    m = (p.size - 2) // 2
+    stride = 1 if m > 1 else 0
+    return p[2 : 2 + m], p[2 + m :], stride, p[0], p[1]
+
+
 @njit(cache=True)
-def linf_s(x, x0, g, alpha, sa, eps, se, lo, hi, d):
-    _linf_range(x, x0, g, alpha, sa, eps, se, lo, hi, d, 0, x.size)
+def linf_s(x, x0, g, p, d):
+    alpha, eps, sa, lo, hi = _unpack(p)
+    _linf_range(x, x0, g, alpha, sa, eps, sa, lo, hi, d, 0, x.size)
 
 
 @njit(cache=True, parallel=True)
-def linf_p(x, x0, g, alpha, sa, eps, se, lo, hi, d, nchunks):
+def linf_p(x, x0, g, p, d, nchunks):
+    alpha, eps, sa, lo, hi = _unpack(p)
+    se = sa
     n = x.size
     size = (n + nchunks - 1) // nchunks
     for c in prange(nchunks):
@@ -226,13 +245,17 @@ def _l2_one(x, x0, g, alpha, sa, eps, se, lo, hi, d, tight, b):
 
 
 @njit(cache=True)
-def l2_s(x, x0, g, alpha, sa, eps, se, lo, hi, d, tight):
+def l2_s(x, x0, g, p, d, tight):
+    alpha, eps, sa, lo, hi = _unpack(p)
+    se = sa
     for b in range(x.size // d):
         _l2_one(x, x0, g, alpha, sa, eps, se, lo, hi, d, tight, b)
 
 
 @njit(cache=True, parallel=True)
-def l2_p(x, x0, g, alpha, sa, eps, se, lo, hi, d, tight):
+def l2_p(x, x0, g, p, d, tight):
+    alpha, eps, sa, lo, hi = _unpack(p)
+    se = sa
     for b in prange(x.size // d):
         _l2_one(x, x0, g, alpha, sa, eps, se, lo, hi, d, tight, b)
 

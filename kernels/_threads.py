@@ -2,40 +2,65 @@
 
 The problem (DESIGN.md, "The kernels"): on a 2-core machine Numba's parallel pool and
 torch's OpenMP pool busy-wait against each other; a torch eager step was measured going
-from 114 µs to 872 µs once Numba's pool had run in the same process. The policy here:
+from 114 µs to 872 µs once Numba's pool had run in the same process. Measured here
+(``tradeoff bench kernels``, child processes): after a Numba kernel under Numba's
+``workqueue`` layer, whose idle workers keep spinning, a torch eager l2 step went from
+~190 µs to ~1700 µs for the rest of the process; under the OpenMP layer it did not slow
+down (GNU OpenMP workers spin only briefly after a parallel region, then sleep).
 
-1. Steps smaller than :data:`PARALLEL_MIN_ELEMENTS` run the serial kernel in the calling
-   thread: no pool is woken, so nothing is left spinning (a 128×784 step is a few µs of
-   work; waking a pool costs as much).
-2. Larger steps run in parallel with as many threads as torch uses when the arrays are
-   torch tensors (``torch.get_num_threads()``), else Numba's default.
-3. Numba's threading layer is chosen before Numba's pool first starts: ``"workqueue"``,
-   whose idle workers block on a condition variable instead of spinning (the OpenMP layer
-   would load a second libgomp next to torch's, with its own spinning workers). If the
-   pool has already been started by other code, or the user set
-   ``NUMBA_THREADING_LAYER``, their choice is kept.
+The policy:
 
-:func:`describe` reports the choice; the benchmark prints it with the measured effect on
-a torch eager step.
+1. In a process where torch is loaded (``"torch" in sys.modules``), every kernel runs
+   serially in the calling thread, whatever the array type: a torch program then has
+   exactly one thread pool, torch's. (Measured: a torch eager step timed right after a
+   parallel 16M step of ours took milliseconds instead of ~0.2 ms.)
+2. Without torch, arrays smaller than :data:`PARALLEL_MIN_ELEMENTS` run serially (no pool
+   is woken for a step that is a few µs of work); larger ones run in parallel.
+3. Numba's threading layer is set to ``"omp"`` before Numba's pool first starts, unless
+   the user chose one (``NUMBA_THREADING_LAYER``) or other code already started a pool.
+
+:func:`describe` reports the choice; the benchmark prints it with its measured effect.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import numba
 
-__all__ = ["PARALLEL_MIN_ELEMENTS", "choose_layer", "describe", "threads_for"]
+__all__ = ["PARALLEL_MIN_ELEMENTS", "choose_layer", "describe", "parallel_ok", "policy"]
 
 #: Below this many elements a step runs serially (no thread pool is woken).
-PARALLEL_MIN_ELEMENTS = 1 << 18
+PARALLEL_MIN_ELEMENTS = 1 << 21
 
-_LAYER = "workqueue"
+_LAYER = "omp"
+_mode = {"mode": "auto"}
+
+
+def policy(mode: str | None = None) -> str:
+    """Get or set the policy: ``"auto"`` (above), ``"serial"`` or ``"parallel"`` (above
+    the size threshold, even with torch loaded; the benchmark uses it to show the cost)."""
+    if mode is not None:
+        if mode not in ("auto", "serial", "parallel"):
+            raise ValueError(f"mode must be one of 'auto', 'serial', 'parallel'; got {mode!r}")
+        _mode["mode"] = mode
+    return _mode["mode"]
+
+
+def parallel_ok(n_elements: int) -> bool:
+    """Whether a kernel over ``n_elements`` may use Numba's parallel pool."""
+    mode = _mode["mode"]
+    if mode == "serial" or n_elements < PARALLEL_MIN_ELEMENTS:
+        return False
+    return mode == "parallel" or "torch" not in sys.modules
+
+
 _state = {"configured": False}
 
 
 def choose_layer() -> None:
-    """Select the non-spinning ``workqueue`` layer unless something already chose one."""
+    """Select the OpenMP threading layer unless something already chose one."""
     if _state["configured"]:
         return
     _state["configured"] = True
@@ -47,14 +72,6 @@ def choose_layer() -> None:
         numba.config.THREADING_LAYER = _LAYER
 
 
-def threads_for(torch_threads: int | None) -> int:
-    """Threads for a parallel kernel: torch's count for torch tensors, Numba's otherwise."""
-    n = numba.config.NUMBA_NUM_THREADS
-    if torch_threads is not None:
-        n = max(1, min(n, torch_threads))
-    return n
-
-
 def describe() -> str:
     """One line saying which threading layer and thresholds are in use."""
     try:
@@ -62,7 +79,7 @@ def describe() -> str:
     except ValueError:
         layer = f"not started yet (will be {numba.config.THREADING_LAYER!r})"
     return (
-        f"numba threading layer: {layer}; serial below {PARALLEL_MIN_ELEMENTS} elements; "
-        f"parallel threads = torch.get_num_threads() for torch tensors, else "
-        f"{numba.config.NUMBA_NUM_THREADS}"
+        f"policy {_mode['mode']!r}: serial in the calling thread when torch is loaded (torch's "
+        f"pool stays the only pool) or below {PARALLEL_MIN_ELEMENTS} elements, else "
+        f"{numba.config.NUMBA_NUM_THREADS} threads; numba threading layer: {layer}"
     )

@@ -197,11 +197,33 @@ def test_parallel_path_matches_reference(dtype, u8):
     x = rng.random(shape).astype(dtype)
     g = rng.normal(size=shape).astype(dtype)
     alpha, eps = rng.uniform(0, 0.05, 5), 0.03
-    r = R.linf_step(x, x0, g, alpha, eps)
-    np.testing.assert_array_equal(_bits(K.linf_step(x.copy(), x0, g, alpha, eps)), _bits(r))
-    r = R.l2_step(x, x0, g, alpha, 3.0)
-    y = K.l2_step(x.copy(), x0, g, alpha, 3.0)
-    np.testing.assert_allclose(y, r, rtol=0, atol=16 * np.finfo(dtype).eps * 2)
+    prev = _threads.policy("parallel")  # also when torch is loaded in this process
+    try:
+        assert _threads.parallel_ok(x.size)
+        r = R.linf_step(x, x0, g, alpha, eps)
+        np.testing.assert_array_equal(_bits(K.linf_step(x.copy(), x0, g, alpha, eps)), _bits(r))
+        r = R.l2_step(x, x0, g, alpha, 3.0)
+        y = K.l2_step(x.copy(), x0, g, alpha, 3.0)
+        np.testing.assert_allclose(y, r, rtol=0, atol=16 * np.finfo(dtype).eps * 2)
+    finally:
+        _threads.policy(prev)
+
+
+def test_thread_policy_serial_when_torch_is_loaded():
+    big = _threads.PARALLEL_MIN_ELEMENTS
+    assert not _threads.parallel_ok(big - 1)
+    code = (
+        "import sys\n"
+        "from tradeoff.kernels import _threads as t\n"
+        f"assert t.policy() == 'auto' and t.parallel_ok({big})\n"
+        "import torch\n"
+        f"assert not t.parallel_ok({big})\n"
+        f"t.policy('parallel'); assert t.parallel_ok({big})\n"
+        f"t.policy('serial'); assert not t.parallel_ok({big})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        _threads.policy("fast")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,0 +1,502 @@
+"""``tradeoff bench kernels``: the fused PGD steps against the stream limit and baselines.
+
+One run times, at 128×784, 128×3×32×32 and 16M elements, for the l∞ and the l2 step:
+
+- the stream limit of the step's access pattern (read 3 arrays, write 1, in place),
+  measured here with a Numba kernel ``x[i] = x[i] + y[i] + z[i]`` (best of 1 thread and
+  the parallel pool);
+- numpy, written the usual way (several passes);
+- ``tradeoff.kernels`` on numpy arrays, on torch CPU tensors and with uint8 ``x0``;
+- torch eager as torchattacks writes it (``adv + α·g.sign()``, clamp of the
+  difference, clamp to [0, 1]; PGDL2's norm/divide/renorm for l2), torch eager in place,
+  and ``torch.compile`` of the torchattacks code (reported unavailable, with the reason,
+  when compilation fails);
+- on a GPU (CuPy installed and a device present): the CuPy and Numba CUDA kernels against
+  a device-to-device copy.
+
+Printed per row: median time, spread (interquartile range), GB/s of the minimal traffic
+(read x, x0, g; write x), % of the stream limit and the speed-up over torch eager.
+Timings are interleaved over several rounds so that machine noise hits every row alike.
+It also shows the thread-pool policy (tradeoff/kernels/_threads.py): a torch eager step
+timed before any of our kernels ran and after all of them, and, in a child process, the
+same measurement around a Numba kernel under the OpenMP threading layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+SIZES = {
+    "128x784": (128, 784),
+    "128x3x32x32": (128, 3, 32, 32),
+    "16M": (128, 131072),
+}
+EPS, ALPHA = 8 / 255, 2 / 255
+EPS_L2, ALPHA_L2 = 0.5, 0.1
+
+
+# ----------------------------------------------------------------------------- timing
+def _times(fn: Callable[[], object], reps: int, sync: Callable[[], None] | None = None):
+    out = np.empty(reps)
+    for i in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        if sync is not None:
+            sync()
+        out[i] = time.perf_counter() - t0
+    return out
+
+
+def _interleaved(rows: dict, reps: int, rounds: int) -> dict:
+    """Time every row ``reps`` calls per round for ``rounds`` rounds, rows interleaved."""
+    samples: dict[str, list] = {k: [] for k in rows}
+    for r in rows.values():  # warm-up (compilation, caches)
+        for _ in range(2):
+            r["fn"]()
+            if r.get("sync"):
+                r["sync"]()
+    for _ in range(rounds):
+        for name, r in rows.items():
+            samples[name].append(_times(r["fn"], reps, r.get("sync")))
+    return {k: np.concatenate(v) for k, v in samples.items()}
+
+
+# ----------------------------------------------------------------------------- baselines
+def _numpy_step(norm, x, x0, g, alpha, eps):
+    if norm == "linf":
+
+        def step():
+            x[...] = x + alpha * np.sign(g)
+            np.clip(x, x0 - eps, x0 + eps, out=x)
+            np.clip(x, 0.0, 1.0, out=x)
+
+        return step
+    n = x.shape[0]
+    shape = (n,) + (1,) * (x.ndim - 1)
+
+    def step_l2():
+        gn = np.sqrt(np.sum(g.reshape(n, -1) ** 2, axis=1)) + 1e-10
+        y = x + alpha * g / gn.reshape(shape)
+        d = y - x0
+        dn = np.sqrt(np.sum(d.reshape(n, -1) ** 2, axis=1))
+        f = np.minimum(eps / np.maximum(dn, 1e-30), 1.0)
+        np.clip(x0 + d * f.reshape(shape), 0.0, 1.0, out=x)
+
+    return step_l2
+
+
+def _torch_fns(torch):
+    """The torchattacks formulations (PGD.forward / PGDL2.forward step bodies)."""
+
+    def linf_eager(adv, x0, g, alpha: float, eps: float):
+        adv = adv.detach() + alpha * g.sign()
+        delta = torch.clamp(adv - x0, min=-eps, max=eps)
+        return torch.clamp(x0 + delta, min=0, max=1).detach()
+
+    def l2_eager(adv, x0, g, alpha: float, eps: float):
+        n = len(adv)
+        view = (-1,) + (1,) * (adv.dim() - 1)
+        grad_norms = torch.norm(g.view(n, -1), p=2, dim=1) + 1e-10
+        grad = g / grad_norms.view(view)
+        adv = adv.detach() + alpha * grad
+        delta = adv - x0
+        delta_norms = torch.norm(delta.view(n, -1), p=2, dim=1)
+        factor = eps / delta_norms
+        factor = torch.min(factor, torch.ones_like(delta_norms))
+        delta = delta * factor.view(view)
+        return torch.clamp(x0 + delta, min=0, max=1).detach()
+
+    def linf_inplace(adv, x0, g, alpha: float, eps: float):
+        adv.add_(g.sign(), alpha=alpha)
+        torch.clamp(adv, x0 - eps, x0 + eps, out=adv)
+        return adv.clamp_(0, 1)
+
+    def l2_inplace(adv, x0, g, alpha: float, eps: float):
+        n = len(adv)
+        view = (-1,) + (1,) * (adv.dim() - 1)
+        gn = torch.linalg.vector_norm(g.view(n, -1), dim=1).clamp_min_(1e-30)
+        adv.addcmul_(g, (alpha / gn).view(view))
+        adv.sub_(x0)
+        dn = torch.linalg.vector_norm(adv.view(n, -1), dim=1)
+        adv.mul_((eps / dn).clamp_(max=1.0).view(view)).add_(x0)
+        return adv.clamp_(0, 1)
+
+    return {"linf": (linf_eager, linf_inplace), "l2": (l2_eager, l2_inplace)}
+
+
+def _forced_parallel(kfn, *args):
+    from tradeoff.kernels import _threads
+
+    _threads.policy("parallel")
+    try:
+        return kfn(*args)
+    finally:
+        _threads.policy("auto")
+
+
+# ----------------------------------------------------------------------------- thread pools
+_CHILD = r"""
+import os, sys, time
+os.environ["NUMBA_THREADING_LAYER"] = sys.argv[1]
+import numpy as np, torch
+from numba import njit, prange
+@njit(parallel=True)
+def k(a, b, c):
+    for i in prange(a.size):
+        a[i] = a[i] + b[i] + c[i]
+x, x0, g = torch.rand(128, 784), torch.rand(128, 784), torch.randn(128, 784)
+a = np.random.rand(128 * 784).astype(np.float32); b = a.copy(); c = a.copy()
+def l2(adv):
+    gn = torch.norm(g.view(128, -1), p=2, dim=1) + 1e-10
+    adv = adv + 0.1 * g / gn.view(-1, 1)
+    d = adv - x0
+    f = torch.min(0.5 / torch.norm(d, p=2, dim=1), torch.ones(128))
+    return torch.clamp(x0 + d * f.view(-1, 1), 0, 1)
+def med(between):
+    ts = []
+    for _ in range(400):
+        between()
+        t0 = time.perf_counter(); l2(x); ts.append(time.perf_counter() - t0)
+    return sorted(ts)[len(ts) // 2] * 1e6
+l2(x)
+before = med(lambda: None)
+k(a, b, c)
+after = med(lambda: k(a, b, c))
+alone = med(lambda: None)
+print(f"{before:.1f} {after:.1f} {alone:.1f}")
+"""
+
+
+def _child_pool_effect(layer: str) -> str:
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, layer], capture_output=True, text=True, timeout=300
+        )
+    except subprocess.TimeoutExpired:
+        return "timed out"
+    if proc.returncode != 0:
+        return "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
+    before, after, alone = (float(v) for v in proc.stdout.split())
+    return (
+        f"{before:6.1f} µs alone before, {after:6.1f} µs right after each kernel "
+        f"({after / before:.2f}×), {alone:6.1f} µs alone after"
+    )
+
+
+# ----------------------------------------------------------------------------- main
+def _fmt_row(name, t, nbytes, stream, eager):
+    med = float(np.median(t))
+    q1, q3 = np.percentile(t, [25, 75])
+    gbs = nbytes / med / 1e9
+    pct = f"{100 * stream / med:5.0f} %" if stream else "     —"
+    ratio = f"{eager / med:6.2f}×" if eager else "      —"
+    return (
+        f"  {name:<34} {med * 1e6:11.1f} {q1 * 1e6:9.1f}–{q3 * 1e6:<9.1f} {gbs:7.1f} "
+        f"{pct:>7} {ratio:>8}"
+    )
+
+
+def _header():
+    return (
+        f"  {'implementation':<34} {'median µs':>11} {'IQR µs':>19} {'GB/s':>7} "
+        f"{'% stream':>7} {'vs torch':>8}"
+    )
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``tradeoff bench kernels``; returns the exit status."""
+    ap = argparse.ArgumentParser(
+        prog="tradeoff bench kernels",
+        description="Fused PGD step kernels vs the stream limit, numpy, torch eager and "
+        "torch.compile (medians over interleaved rounds).",
+    )
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions; 16M rows shortened")
+    ap.add_argument("--sizes", default=",".join(SIZES), help=f"subset of {', '.join(SIZES)}")
+    ap.add_argument("--norms", default="linf,l2", help="subset of linf,l2")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    ap.add_argument("--json", type=Path, help="also write the medians to this JSON file")
+    args = ap.parse_args(argv)
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    norms = [s.strip() for s in args.norms.split(",") if s.strip()]
+    for s in sizes:
+        if s not in SIZES:
+            ap.error(f"--sizes: unknown size {s!r}; choose from {', '.join(SIZES)}")
+    for s in norms:
+        if s not in ("linf", "l2"):
+            ap.error(f"--norms: unknown norm {s!r}; choose from linf, l2")
+
+    try:
+        import torch
+    except ModuleNotFoundError:
+        torch = None
+    import numba
+
+    import tradeoff.kernels as K
+    from tradeoff.kernels import _cpu, _threads
+
+    rng = np.random.default_rng(0)
+    fns = _torch_fns(torch) if torch is not None else None
+    results: dict = {"machine": {}, "tables": {}, "threads": {}}
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    print(
+        f"machine: {cpu}, {os.cpu_count()} logical CPUs; numpy {np.__version__}, "
+        f"numba {numba.__version__}"
+        + (
+            f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
+            if torch is not None
+            else ", torch missing"
+        )
+    )
+    results["machine"] = {"cpu": cpu, "cpus": os.cpu_count()}
+
+    # torch eager before any of our kernels (or any Numba parallel code) ran
+    probe = None
+    if torch is not None:
+        px, px0, pg = (torch.rand(128, 784) for _ in range(3))
+
+        def probe():
+            return fns["l2"][0](px, px0, pg, ALPHA_L2, EPS_L2)
+
+        before = float(np.median(_times(probe, 400)))
+
+    reps_small, rounds = (60, 3) if args.quick else (300, 7)
+    for size in sizes:
+        shape = SIZES[size]
+        n_el = math.prod(shape)
+        big = n_el > 4_000_000
+        reps = (3 if args.quick else 6) if big else reps_small
+        rnds = (2 if args.quick else 5) if big else rounds
+        x = rng.random(shape, dtype=np.float32)
+        x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
+        x0u8 = (x0 * 255).round().astype(np.uint8)
+        g = rng.standard_normal(shape, dtype=np.float32)
+        nbytes = 4 * 4 * n_el
+        xs, ys, zs = (a.reshape(-1) for a in (x.copy(), x0.copy(), g.copy()))
+        nt = numba.config.NUMBA_NUM_THREADS
+        stream_rows = {
+            "s1": {"fn": partial(_cpu.stream_s, xs, ys, zs)},
+            "sp": {"fn": partial(_cpu.stream_p, xs, ys, zs, nt)},
+        }
+        for norm in norms:
+            alpha, eps = (ALPHA, EPS) if norm == "linf" else (ALPHA_L2, EPS_L2)
+            kfn = K.linf_step if norm == "linf" else K.l2_step
+            xa = x.copy()
+            xb = x.copy()
+            rows: dict = dict(stream_rows)
+            xn = x.copy()
+            rows["numpy"] = {"fn": _numpy_step(norm, xn, x0, g, alpha, eps)}
+            rows["tradeoff (numpy arrays)"] = {"fn": partial(kfn, xa, x0, g, alpha, eps)}
+            rows["tradeoff (x0 uint8)"] = {
+                "fn": partial(kfn, xb, x0u8, g, alpha, eps),
+                "bytes": (3 * 4 + 1) * n_el,
+            }
+            if torch is not None:
+                tx, tx0, tg = (torch.from_numpy(a.copy()) for a in (x, x0, g))
+                tx2 = tx.clone()
+                eager, inplace = fns[norm]
+                rows["tradeoff (torch tensors)"] = {
+                    "fn": lambda tx=tx, tx0=tx0, tg=tg, kfn=kfn, a=alpha, e=eps: kfn(
+                        tx, tx0, tg, a, e
+                    )
+                }
+                rows["torch eager (torchattacks)"] = {
+                    "fn": lambda tx0=tx0, tg=tg, f=eager, a=alpha, e=eps: f(tx0, tx0, tg, a, e)
+                }
+                rows["torch eager, in place"] = {
+                    "fn": lambda tx2=tx2, tx0=tx0, tg=tg, f=inplace, a=alpha, e=eps: f(
+                        tx2, tx0, tg, a, e
+                    )
+                }
+                if not args.no_compile:
+                    try:
+                        t0 = time.perf_counter()
+                        cf = torch.compile(eager, dynamic=False)
+                        cf(tx0, tx0, tg, alpha, eps)
+                        ctime = time.perf_counter() - t0
+                        rows["torch.compile (torchattacks)"] = {
+                            "fn": lambda tx0=tx0, tg=tg, f=cf, a=alpha, e=eps: f(
+                                tx0, tx0, tg, a, e
+                            ),
+                            "note": f"compiled in {ctime:.0f} s",
+                        }
+                    except Exception as exc:  # report, do not fail the benchmark
+                        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+                        rows["torch.compile (torchattacks)"] = {"unavailable": msg}
+            if n_el >= _threads.PARALLEL_MIN_ELEMENTS:
+                xp = x.copy()
+                rows["tradeoff (numpy, parallel pool)"] = {
+                    "fn": partial(_forced_parallel, kfn, xp, x0, g, alpha, eps),
+                    "pool": True,
+                }
+            # rows that wake Numba's pool are timed apart from the torch rows, with a pause
+            # after them, so that a pool still spinning does not slow torch's (see below)
+            pool = {k: v for k, v in rows.items() if k in ("s1", "sp") or v.get("pool")}
+            rest = {k: v for k, v in rows.items() if k not in pool and "unavailable" not in v}
+            t = _interleaved(pool, reps, rnds)
+            time.sleep(0.2)
+            t.update(_interleaved(rest, reps, rnds))
+            s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))
+            stream = min(s1, sp)
+            which = "1 thread" if s1 <= sp else f"{nt} threads"
+            eager_t = float(np.median(t["torch eager (torchattacks)"])) if torch else None
+            title = f"{norm} step, {size} = {'×'.join(map(str, shape))} float32"
+            print(
+                f"\n{title}: stream limit (read 3, write 1) {stream * 1e6:.1f} µs = "
+                f"{nbytes / stream / 1e9:.1f} GB/s ({which}; 1 thread {s1 * 1e6:.1f} µs, "
+                f"{nt} threads {sp * 1e6:.1f} µs)"
+            )
+            print(_header())
+            table = {"stream_s": stream, "stream_1": s1, "stream_par": sp, "rows": {}}
+            for name, r in rows.items():
+                if name in ("s1", "sp"):
+                    continue
+                if "unavailable" in r:
+                    print(f"  {name:<34} unavailable: {r['unavailable']}")
+                    table["rows"][name] = {"unavailable": r["unavailable"]}
+                    continue
+                b = r.get("bytes", nbytes)
+                # % of the stream limit at the same byte count (uint8 x0 moves fewer bytes)
+                line = _fmt_row(name, t[name], b, stream * b / nbytes, eager_t)
+                print(line + (f"  ({r['note']})" if "note" in r else ""))
+                table["rows"][name] = {
+                    "median_s": float(np.median(t[name])),
+                    "q1_s": float(np.percentile(t[name], 25)),
+                    "q3_s": float(np.percentile(t[name], 75)),
+                    "bytes": b,
+                }
+            results["tables"][f"{norm} {size}"] = table
+
+    _gpu_tables(results, sizes, norms, args.quick)
+
+    print("\nthread pools: " + _threads.describe())
+    if probe is not None:
+        after = float(np.median(_times(probe, 400)))
+        # a PGD loop alternates the step with torch's forward/backward: time torch right
+        # after one of our steps, small (serial) and 16M (parallel pool)
+        sx, sx0, sg = (rng.random((128, 784), dtype=np.float32) for _ in range(3))
+        bx, bx0, bg = (rng.random((128, 131072), dtype=np.float32) for _ in range(3))
+        small = partial(K.l2_step, sx, sx0, sg, ALPHA_L2, EPS_L2)
+        large = partial(K.l2_step, bx, bx0, bg, ALPHA_L2, EPS_L2)
+
+        def after_step(step, reps):
+            ts = []
+            for _ in range(reps):
+                step()
+                t0 = time.perf_counter()
+                probe()
+                ts.append(time.perf_counter() - t0)
+            return float(np.median(ts))
+
+        after_small = after_step(small, 400)
+        after_large = after_step(large, 15 if args.quick else 40)
+        after_forced = after_step(partial(_forced_parallel, large), 15 if args.quick else 40)
+        print(
+            f"  torch eager l2 step 128×784 (torchattacks), this process: {before * 1e6:.1f} µs "
+            f"before any of our kernels ran, {after * 1e6:.1f} µs after all of them;\n"
+            f"  timed right after each of our l2 steps: 128×784 {after_small * 1e6:.1f} µs, "
+            f"16M (serial, the policy with torch loaded) {after_large * 1e6:.1f} µs, "
+            f"16M forced onto the parallel pool {after_forced * 1e6:.1f} µs"
+        )
+        results["threads"]["torch_l2_after_16M_parallel_step_s"] = after_forced
+        results["threads"].update(
+            torch_l2_before_s=before,
+            torch_l2_after_s=after,
+            torch_l2_after_small_step_s=after_small,
+            torch_l2_after_16M_step_s=after_large,
+        )
+        for layer in ("omp", "workqueue"):
+            eff = _child_pool_effect(layer)
+            print(
+                f"  child process, torch eager l2 vs a Numba parallel 128×784 kernel, layer "
+                f"{layer:<9}: {eff}"
+            )
+            results["threads"][f"child_{layer}"] = eff
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _gpu_tables(results: dict, sizes, norms, quick: bool) -> None:
+    """CuPy and Numba CUDA rows against a device-to-device copy, when a GPU is present."""
+    import tradeoff.kernels as K
+
+    avail = K.available_backends()
+    if "cupy" not in avail:
+        print("\nGPU: no CuPy device available; GPU rows skipped")
+        return
+    import cupy
+
+    from tradeoff.kernels import _cupy
+
+    dev = cupy.cuda.Device()
+    name = cupy.cuda.runtime.getDeviceProperties(dev.id)["name"].decode()
+    print(f"\nGPU: {name}")
+    reps = 20 if quick else 100
+    for size in sizes:
+        shape = SIZES[size]
+        n_el = math.prod(shape)
+        x = cupy.random.random(shape, dtype=cupy.float32)
+        x0 = cupy.clip(x + 0.01 * cupy.random.standard_normal(shape, dtype=cupy.float32), 0, 1)
+        g = cupy.random.standard_normal(shape, dtype=cupy.float32)
+        y = cupy.empty_like(x)
+        nbytes = 16 * n_el
+
+        def timed(fn):
+            for _ in range(3):
+                fn()
+            start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+            ts = []
+            for _ in range(reps):
+                start.record()
+                fn()
+                stop.record()
+                stop.synchronize()
+                ts.append(cupy.cuda.get_elapsed_time(start, stop) * 1e-3)
+            return np.array(ts)
+
+        copy_t = timed(partial(cupy.copyto, y, x))
+        copy_bw = 8 * n_el / float(np.median(copy_t))
+        k = _cupy.kernel("stream3", np.float32, None, dev.id)
+        blocks = min((n_el + 255) // 256, 65535 * 8)
+        stream3 = timed(partial(k, (blocks,), (256,), (x, x0, g, np.int64(n_el))))
+        for norm in norms:
+            kfn = K.linf_step if norm == "linf" else K.l2_step
+            a, e = (ALPHA, EPS) if norm == "linf" else (ALPHA_L2, EPS_L2)
+            print(
+                f"\n  {norm} step, {size}: device copy {copy_bw / 1e9:.0f} GB/s; "
+                f"stream3 kernel {nbytes / float(np.median(stream3)) / 1e9:.0f} GB/s"
+            )
+            print(_header().replace("vs torch", "        "))
+            for backend in ("cupy", "numba-cuda"):
+                if backend not in avail:
+                    continue
+                t = timed(partial(kfn, x, x0, g, a, e, backend=backend))
+                med = float(np.median(t))
+                print(
+                    _fmt_row(backend, t, nbytes, nbytes / copy_bw, None)
+                    + f"   ({100 * nbytes / med / copy_bw:.0f} % of copy bandwidth)"
+                )
+                results["tables"][f"gpu {backend} {norm} {size}"] = {"median_s": med}
