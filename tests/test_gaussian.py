@@ -188,6 +188,22 @@ def test_degenerate_weights_and_sign_zero():
     assert m.log_accuracy(e1) == pytest.approx(math.log(0.7), rel=1e-15)
 
 
+@pytest.mark.parametrize("scale", [1e-200, 1e-300, 1e300])
+def test_accuracy_of_tiny_and_huge_weights(scale):
+    # sign(w.x + b) does not depend on the scale of (w, b). Unscaled, ||w_2:|| underflowed
+    # to 0 for 1e-200 (accuracy 1.0 instead of Phi(eta sqrt(d))) and overflowed to NaN.
+    m = GaussianModel(10, 0.3, 0.7)
+    w = m.averaging_weights() * scale
+    for eps in (0.0, 0.1):
+        closed = 0.5 * math.erfc(-(m.eta - eps) * math.sqrt(m.d) / math.sqrt(2))
+        assert m.accuracy(w, eps) == pytest.approx(closed, rel=1e-13)
+        assert m.error(w, eps) == pytest.approx(1 - closed, rel=1e-12)
+    w2 = np.linspace(-1.0, 1.0, 11)
+    assert m.accuracy(w2 * scale, 0.05, 0.3 * scale) == pytest.approx(
+        m.accuracy(w2, 0.05, 0.3), rel=1e-13
+    )
+
+
 def test_error_and_log_accuracy_in_the_tails():
     d = 10_000
     m = GaussianModel(d, 30 / math.sqrt(d))

@@ -103,6 +103,11 @@ class GaussianModel:
         w = check_array("w", w, shape=(self.dim,))
         eps = check_real("eps", eps, low=0.0)
         b = check_real("b", b)
+        # sign(w.x + b) is invariant under positive scaling: normalise so that huge or
+        # tiny weights neither overflow nor underflow ||w_2:|| (1e-200 would give 0).
+        scale = max(float(np.max(np.abs(w))), abs(b))
+        if scale > 0.0:
+            w, b = w / scale, b / scale
         w1, u = float(w[0]), w[1:]
         sigma = float(np.linalg.norm(u))
         mean = self.eta * float(u.sum())
