@@ -239,6 +239,19 @@ def test_theorem_3_1_terms_at_bayes_hinge_by_hand():
     assert t.regulariser == pytest.approx(1.5, abs=1e-15)
 
 
+@pytest.mark.parametrize("eps", [0.2, 0.3, 0.1, F(1, 5)])
+@pytest.mark.parametrize("lam", [0.5, 1.0])
+def test_boundary_surrogate_of_bayes_with_float_eps(eps, lam):
+    # Every closed ball of radius eps around x meets both signs of the Bayes classifier
+    # (the label intervals have length eps), so max phi(f(x')f(x)/lam) = phi(-1/lam)
+    # = 1 + 1/lam for the hinge, everywhere. Float eps used to raise StopIteration: the
+    # cut points t_i ± eps produced a one-ulp cell whose midpoint is a break point.
+    ex = iv.IntervalExample(eps)
+    assert ex.boundary_surrogate(ex.bayes(), "hinge", lam) == pytest.approx(1 + 1 / lam, rel=1e-14)
+    t = iv.theorem_3_1_terms(ex, ex.bayes(), "hinge", lam)
+    assert t.regulariser == pytest.approx(1 + 1 / lam, rel=1e-14) and t.first_holds
+
+
 def test_dip_loss_breaks_the_second_inequality():
     ex = iv.IntervalExample(F(1, 4))
     t = iv.theorem_3_1_terms(ex, ex.bayes(), cal.dip, 2 / 3)

@@ -33,6 +33,7 @@ is :func:`theorem_3_2_construction`.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import math
@@ -462,7 +463,9 @@ def _ball_cells(example: IntervalExample, f: PiecewiseAffine):
     lengths, products, starts = [], [], []
     for p, q in itertools.pairwise(cuts):
         m = (p + q) / 2
-        i = next(j for j in range(len(t) - 1) if t[j] < m < t[j + 1])
+        # the piece holding the cell; with float end points a cell can be one ulp wide
+        # and its midpoint then equals a break point (measure ~1e-16, either side will do)
+        i = min(max(bisect.bisect_right(t, m) - 1, 0), len(t) - 2)
         own = float(f.start[i])
         vals = [float(f.start[j]) for j in range(len(t) - 1) if t[j] - e < m < t[j + 1] + e]
         vals += [float(v) for ti, v in zip(t, f.at) if ti - e <= m <= ti + e]
