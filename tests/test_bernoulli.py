@@ -358,6 +358,20 @@ def test_pure_threshold_free_of_d():
         assert np.array_equal(res.w == 0, model.tau <= 0.1 + 1e-15)
 
 
+@pytest.mark.parametrize("a", [0.5, 1.0])
+@pytest.mark.parametrize("eps", [2.0, 100.0, 1e10])
+def test_large_eps_gives_zero_weights(a, eps):
+    # tau* >= a*eps/2 >= 0.5 >= every tau_j, so the optimum is w = 0 (weight_threshold's
+    # derivation): F_a(0) = log 2, gradient (a eps - 2 tau_j)/2 >= 0 on the orthant.
+    # The solver used to start at half the Bayes weights, overflow there, and return a
+    # non-optimal point (KKT residual ~1e7) without complaint.
+    model = BernoulliModel(np.linspace(0.0, 0.25, 20))
+    res = robust_logistic(model, eps, adversarial_fraction=a)
+    assert np.all(res.w == 0.0) and res.kkt_residual == 0.0
+    assert res.objective == pytest.approx(math.log(2.0), rel=1e-14)
+    assert np.allclose(res.gradient, 0.5 * (a * eps - 2 * model.tau), rtol=1e-12)
+
+
 def test_pure_eps_half_gives_zero():
     model = BernoulliModel(np.linspace(0, 0.25, 40))
     res = robust_logistic(model, 0.5, adversarial_fraction=1.0)
@@ -474,6 +488,10 @@ def test_theorem1_bound_formula():
         (lambda: collins_procedure(BernoulliModel([0.1]), 0, lr=0.0), "lr"),
         (lambda: theorem1_bound(BernoulliModel([0.1]), 0), "n"),
         (lambda: expected_logistic(BernoulliModel([0.1]), [1.0], order=3), "order"),
+        (lambda: robust_logistic(BernoulliModel([0.1]), 1e300), "eps"),
+        (lambda: collins_procedure(BernoulliModel([0.1]), 0, eps=1e300), "eps"),
+        (lambda: population_loss(BernoulliModel([0.1]), [1.0], 1e300), "eps"),
+        (lambda: expected_logistic(BernoulliModel([0.1]), [1.0], shift=1e300), "shift"),
     ],
 )
 def test_bad_inputs_raise_value_error(call, name):
@@ -482,6 +500,23 @@ def test_bad_inputs_raise_value_error(call, name):
 
 
 def test_bad_types_raise_type_error():
+    model = BernoulliModel([0.1])
+    for call in (
+        lambda m: robust_logistic(m, 0.1),
+        lambda m: weight_threshold(m, 0.1, adversarial_fraction=0.5),
+        lambda m: population_loss(m, [1.0], 0.1),
+        lambda m: expected_logistic(m, [1.0]),
+        lambda m: threshold_at(m, [1.0], 0.1, 0.5),
+        lambda m: collins_procedure(m, 0, iterations=1),
+        lambda m: theorem1_bound(m, 10),
+        lambda m: theorem1_error(m, np.ones((2, 1)), np.ones(2)),
+    ):
+        with pytest.raises(TypeError, match="model"):
+            call([0.1])
+    with pytest.raises(TypeError, match="robust"):
+        collins_procedure(model, 0, robust=float("nan"), eps=0.1, iterations=1)
+    with pytest.raises(TypeError, match="data"):
+        collins_procedure(model, 0, data=0.5, iterations=1)
     with pytest.raises(TypeError, match="rng"):
         BernoulliModel([0.1]).sample(3, None)
     with pytest.raises(TypeError, match="eps"):

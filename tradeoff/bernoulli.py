@@ -503,8 +503,8 @@ def _moments(v: np.ndarray, tau: np.ndarray, c: float, want: dict[int, int]) -> 
     log_m0 = float(log_mgf(np.array([-alpha]))[0])  # log max |MGF| on the line
     if log_m0 > 650:
         raise ValueError(
-            "weights too large for the exact expectation (E[exp(-alpha*Z)] overflows); "
-            f"log-scale {log_m0:.1f}"
+            "w (or shift, eps*||w||_1) too large for the exact expectation: "
+            f"E[exp(-alpha*Z)] overflows float64 (log-scale {log_m0:.4g})"
         )
     log_e1 = float(log_mgf(np.array([-1.0]))[0])  # log E[e^{−Z}]
     z_neg = max(0.0, float(np.abs(v).sum()) + c)  # −Z <= z_neg surely
@@ -591,7 +591,7 @@ def expected_logistic(
     ``ℓ(z) = log(1 + e^{−z})``. Returns ``(value, error_bound)``; the bound is rigorous
     (aliasing + truncation + rounding) and typically below 1e-15.
     """
-    v = model._margin_weights(w)
+    v = _check_model(model)._margin_weights(w)
     shift = check_real("shift", shift)
     order = check_int("order", order, low=0, high=2)
     m = _moments(v, model.tau, shift, {order: 0})[order]
@@ -605,6 +605,21 @@ def _check_fraction(a: object) -> float:
     return check_real("adversarial_fraction", a, low=0.0, high=1.0)
 
 
+#: largest training radius accepted by the logistic-loss routines: eps >= 1 already lets
+#: the adversary flip every ±1 feature; beyond ~1e150 eps**2 (Hessians) overflows float64
+_EPS_MAX = 1e100
+
+
+def _check_eps(eps: object) -> float:
+    return check_real("eps", eps, low=0.0, high=_EPS_MAX)
+
+
+def _check_model(model: object) -> BernoulliModel:
+    if not isinstance(model, BernoulliModel):
+        raise TypeError(f"model must be a BernoulliModel, got {model!r}")
+    return model
+
+
 def population_loss(
     model: BernoulliModel, w: object, eps: float, *, adversarial_fraction: float = 1.0
 ) -> tuple[float, float]:
@@ -614,8 +629,8 @@ def population_loss(
     term is the loss at the worst l∞ perturbation ``δ = −ε y sign(w)`` (exact for a
     linear model; what FGSM computes).
     """
-    v = model._margin_weights(w)
-    eps = check_real("eps", eps, low=0.0)
+    v = _check_model(model)._margin_weights(w)
+    eps = _check_eps(eps)
     a = _check_fraction(adversarial_fraction)
     c = eps * float(np.abs(v).sum())
     val = err = 0.0
@@ -787,7 +802,8 @@ def robust_logistic(
     smooth and convex, so the ℓ1 kink becomes the bound ``v_j >= 0``; zero weights are
     handled exactly by the active set and the KKT conditions are verified on return.
     """
-    eps = check_real("eps", eps, low=0.0)
+    model = _check_model(model)
+    eps = _check_eps(eps)
     a = _check_fraction(adversarial_fraction)
     tol = check_real("tol", tol, low=1e-15, high=1e-3)
     tau = np.asarray(model.tau)
@@ -797,8 +813,13 @@ def robust_logistic(
             f"eps >= 1: a feature with tau_j = 0.5 separates the classes (eps={eps:g}, "
             f"adversarial_fraction={a:g}) and the loss has no finite minimiser"
         )
-    v0 = np.where(tau >= 0.5, 0.0, 0.5 * model.bayes_weights() * model.theta)
     fgh = _orthant_fgh(tau, eps, a)
+    v0 = np.where(tau >= 0.5, 0.0, 0.5 * model.bayes_weights() * model.theta)
+    try:  # start from half the Bayes weights unless w = 0 (F_a = log 2) is better
+        if not fgh(v0, 0)[0] < math.log(2.0):
+            v0 = np.zeros_like(v0)
+    except (ValueError, OverflowError):  # large eps: the adversarial margin overflows at v0
+        v0 = np.zeros_like(v0)
     with _one_blas_thread():
         v, f, g, it = _projected_newton(fgh, v0, tol=tol)
         v, f, g = _snap_zeros(fgh, v, f, g, tol)
@@ -808,11 +829,17 @@ def robust_logistic(
     # at v_j = 0 the subdifferential (full ℓ1, both signs) is [g_j − 2aεB', g_j]·...: the
     # orthant condition g_j >= 0 is equivalent, see weight_threshold
     resid_zero = float(np.max(np.maximum(-g[zero], 0.0), initial=0.0))
+    resid = max(resid_free, resid_zero)
+    if resid > max(1e-8, 1e4 * tol):  # never return a point that is not the optimum
+        raise RuntimeError(
+            f"robust_logistic did not converge (eps={eps:g}, adversarial_fraction={a:g}): "
+            f"KKT residual {resid:.3g} after {it} projected Newton steps"
+        )
     return RobustLogisticResult(
         w=v * model.theta,
         objective=f,
         gradient=g,
-        kkt_residual=max(resid_free, resid_zero),
+        kkt_residual=resid,
         iterations=it,
         error_bound=err,
         eps=eps,
@@ -828,8 +855,8 @@ def threshold_at(
     ``m = y wᵀx``, ``c = ε‖w‖₁``. At the optimum this is the exact threshold (see
     :func:`weight_threshold`).
     """
-    v = model._margin_weights(w)
-    eps = check_real("eps", eps, low=0.0)
+    v = _check_model(model)._margin_weights(w)
+    eps = _check_eps(eps)
     a = _check_fraction(adversarial_fraction)
     c = eps * float(np.abs(v).sum())
     B = _moments(v, model.tau, c, {1: 0})[1].value
@@ -861,7 +888,8 @@ def weight_threshold(
       depends on d, ε, a and the whole τ profile through the optimum (computed here).
     - standard (``a = 0``): ``τ* = 0`` (only uninformative features get zero weight).
     """
-    eps = check_real("eps", eps, low=0.0)
+    model = _check_model(model)
+    eps = _check_eps(eps)
     a = _check_fraction(adversarial_fraction)
     if a == 0.0 or eps == 0.0:
         return 0.0
@@ -916,7 +944,7 @@ def empirical_robust_logistic(
     """
     x = check_array("x", x, ndim=2)
     y = check_array("y", y, shape=(x.shape[0],))
-    eps = check_real("eps", eps, low=0.0)
+    eps = _check_eps(eps)
     a = _check_fraction(adversarial_fraction)
     d = x.shape[1]
     theta = np.ones(d) if theta is None else check_array("theta", theta, shape=(d,))
@@ -1035,16 +1063,21 @@ def collins_procedure(
     y). ``init``: ``"zeros"`` or ``"torch"`` (``U(−1/√d, 1/√d)`` like ``nn.Linear``).
     Pass ``data=(x, y)`` to train on given samples. Returns the weights.
     """
+    model = _check_model(model)
     rng = check_rng(rng)
     n = check_int("n", n, low=1)
-    eps = check_real("eps", eps, low=0.0)
+    eps = _check_eps(eps)
+    if not isinstance(robust, bool | np.bool_):
+        raise TypeError(f"robust must be a bool, got {robust!r}")
     iterations = check_int("iterations", iterations, low=0)
     lr = check_real("lr", lr, low=0.0, low_open=True)
-    if init not in ("zeros", "torch"):
+    if not isinstance(init, str) or init not in ("zeros", "torch"):
         raise ValueError(f"init must be one of 'zeros', 'torch'; got {init!r}")
     if data is None:
         x, y = model.sample(n, rng)
     else:
+        if not isinstance(data, tuple | list) or len(data) != 2:
+            raise TypeError(f"data must be a pair (x, y) of arrays or None, got {data!r}")
         x = check_array("data[0]", data[0], ndim=2)
         y = check_array("data[1]", data[1], shape=(x.shape[0],))
         if x.shape[1] != model.d:
@@ -1106,6 +1139,7 @@ def theorem1_bound(model: BernoulliModel, n: int) -> tuple[float, float]:
     the lower bound on τ, not a perturbation radius), claimed with probability at least
     ``1 − exp(−(Σ_j τ_j)² n/(2d))`` over the n samples.
     """
+    model = _check_model(model)
     n = check_int("n", n, low=1)
     tau = model.tau
     e = float(tau.min())
@@ -1120,6 +1154,7 @@ def theorem1_error(model: BernoulliModel, x: object, y: object) -> float:
     ``n z_j = Σ_i y_i x_ij`` is an integer, so the margin ``Σ_j (n z_j) θ*_j s_j`` lives
     on a lattice and its law is computed exactly by dynamic programming.
     """
+    model = _check_model(model)
     x = check_array("x", x, ndim=2)
     y = check_array("y", y, shape=(x.shape[0],))
     if x.shape[1] != model.d:
