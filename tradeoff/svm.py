@@ -80,10 +80,25 @@ def _check_model(model: object) -> GaussianModel:
     return model
 
 
+#: the penalised optimum scales like 1/lam; beyond this it reaches the subnormal range
+_LAM_MAX = 1e200
+#: beyond this eta*sqrt(d) the penalised solver's root brackets lose float64 resolution
+_MU_MAX_PENALIZED = 1e8
+#: an optimal unit-norm hinge below this has underflowed: its minimiser is not determined
+_HINGE_MIN = 1e-290
+
+
 def _check_lam(lam: object) -> float | None:
     if lam is None:
         return None
-    return check_real("lam", lam, low=0.0, low_open=True)
+    return check_real("lam", lam, low=0.0, high=_LAM_MAX, low_open=True)
+
+
+def _finite(value: float, what: str) -> float:
+    """``value`` if finite; else a ValueError naming the arguments that overflowed."""
+    if not math.isfinite(value):
+        raise ValueError(f"the expected hinge overflows float64 at {what}; use smaller weights")
+    return value
 
 
 # --- exact objectives ------------------------------------------------------------------------
@@ -115,7 +130,9 @@ def reduced_hinge(model: GaussianModel, w1: float, v: float, *, eps: float = 0.0
     w1 = check_real("w1", w1)
     v = check_real("v", v)
     eps = check_real("eps", eps, low=0.0)
-    return float(_reduced_hinge(model, w1, v, eps))
+    with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite
+        h = float(_reduced_hinge(model, w1, v, eps))
+    return _finite(h, f"w1={w1!r}, v={v!r}, eps={eps!r}")
 
 
 def reduced_objective(
@@ -138,14 +155,15 @@ def expected_hinge(model: GaussianModel, w: object, *, eps: float = 0.0) -> floa
     w = check_array("w", w, shape=(model.dim,))
     eps = check_real("eps", eps, low=0.0)
     u = w[1:]
-    sigma = float(np.linalg.norm(u))
-    m = model.eta * float(u.sum())
-    l1 = float(np.abs(w).sum())
-    total = 0.0
-    for s, ps in ((1.0, model.p), (-1.0, 1.0 - model.p)):
-        lin = 1.0 - w[0] * s + eps * l1 - m
-        total += ps * (sigma * float(_g(lin / sigma)) if sigma > 0 else max(lin, 0.0))
-    return total
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _finite
+        sigma = float(np.linalg.norm(u))
+        m = model.eta * float(u.sum())
+        l1 = float(np.abs(w).sum())
+        total = 0.0
+        for s, ps in ((1.0, model.p), (-1.0, 1.0 - model.p)):
+            lin = 1.0 - w[0] * s + eps * l1 - m
+            total += ps * (sigma * float(_g(lin / sigma)) if sigma > 0 else max(lin, 0.0))
+    return _finite(total, f"w with max |w_i| = {float(np.max(np.abs(w))):g}, eps={eps!r}")
 
 
 def objective(
@@ -389,8 +407,10 @@ class SVMOptimum:
         ``w = (1, 0)``. Penalised: ``lam``.
     lam_equivalent : float or None
         A ``lam > 0`` whose penalised optimum is this ``w`` (the paper's "tune lam such that
-        ||w*||_2 = 1"), verified from the optimality conditions; None when there is none
-        (e.g. ``multiplier <= 0``: the unconstrained optimum lies inside the ball).
+        ||w*||_2 = 1"), verified from the optimality conditions and (where v > 0) by
+        solving the penalised problem again (agreement to 1e-9); None when there is none
+        (e.g. ``multiplier <= 0``: the unconstrained optimum lies inside the ball) or when
+        float64 cannot confirm it (``v*`` below ~1e-8 at ``0 < eps``, next to a kink).
         Penalised: ``lam``.
     v_margin : float
         When ``v = 0``: the optimality margin in v (>= 0; 0 means "just at the threshold").
@@ -474,6 +494,13 @@ def svm_optimum(model: GaussianModel, *, lam: float | None = None, eps: float = 
     if lam is None:
         w1, v = _solve_unit(model, eps)
         hinge = float(_reduced_hinge(model, w1, v, eps))
+        if hinge < _HINGE_MIN:
+            raise ValueError(
+                f"eta*sqrt(d) = {model.mu:g} (eta={model.eta!r}, d={model.d}) is too large for "
+                f"the unit-norm SVM at eps={eps!r}: the minimal expected hinge ({hinge:.3g}) "
+                "underflows float64, so its minimiser is not determined (eta*sqrt(d) <= 35 is "
+                "safe at eps = 0)"
+            )
         if v == 0.0:
             mult = r - eps
             margin = _unit_d_plus(model, eps)
@@ -486,8 +513,21 @@ def svm_optimum(model: GaussianModel, *, lam: float | None = None, eps: float = 
             mult = -float(grad @ np.array([w1, v]))
             margin = 0.0
             # Smooth point, convex problem: KKT with lam = mult > 0 is global optimality.
+            # Confirm it by solving the penalised problem: near a kink (eps -> 0+, v* ~ eps)
+            # the hinge varies on a scale below the float resolution of w1 ~ 1, mult is
+            # then not accurate, and that lam gives a different optimum (d = 1, eta =
+            # 0.3125, p = 0.625, eps = 3e-14: v = 9.3e-6 instead of 5e-14).
             lam_eq = mult if mult > 0 else None
+            if lam_eq is not None and lam_eq <= _LAM_MAX:
+                pw1, pv = _solve_penalized(model, eps, lam_eq)
+                if max(abs(pw1 - w1), abs(pv - v)) > 1e-9:
+                    lam_eq = None
         return SVMOptimum(model, None, eps, w1, v, hinge, hinge, mult, lam_eq, margin)
+    if model.mu > _MU_MAX_PENALIZED:
+        raise ValueError(
+            f"eta*sqrt(d) must be <= {_MU_MAX_PENALIZED:g} for the penalised SVM, got "
+            f"{model.mu:g} (eta={model.eta!r}, d={model.d})"
+        )
     w1, v = _solve_penalized(model, eps, lam)
     hinge = float(_reduced_hinge(model, w1, v, eps))
     margin = float(_psi(model, eps, lam)) if v == 0.0 else 0.0
