@@ -278,3 +278,12 @@ def test_bad_inputs_raise_naming_the_parameter():
         cal.psi(lambda a: 1.0 + np.sin(a), 0.5)
     with pytest.raises(ValueError, match="theta_min"):
         cal.calibration_report("hinge", theta_min=0.0)
+    # non-bool flags and non-string choices used to be truth-tested (NaN saturated)
+    with pytest.raises(TypeError, match="saturate"):
+        cal.psi_inverse("hinge", 0.3, saturate=float("nan"))
+    with pytest.raises(TypeError, match="method"):
+        cal.psi("hinge", 0.3, method=np.array(["auto", "closed"]))
+    with pytest.raises(TypeError, match="loss"):
+        cal.get_loss(np.array(["hinge", "logistic"]))
+    with pytest.raises(TypeError, match="loss"):
+        cal.phi_limits([0.1])

@@ -308,3 +308,9 @@ def test_bad_inputs_raise_naming_the_parameter():
         iv.theorem_3_2_construction("hinge", 0.5, 0.0)
     with pytest.raises(ValueError, match="scale"):
         ex.bayes(scale=-1)
+    with pytest.raises(TypeError, match="example"):
+        iv.theorem_3_1_terms(0.2, ex.bayes(), "hinge", 1.0)
+    with pytest.raises(TypeError, match="x"):
+        ex.bayes()("abc")
+    with pytest.raises(ValueError, match="x"):
+        ex.bayes()([0.5, 1.5])

@@ -256,6 +256,8 @@ perceptron = MarginLoss("perceptron", _perceptron, nonincreasing=True, formula="
 
 def get_loss(name: str) -> MarginLoss:
     """The Table 2 loss called ``name``."""
+    if not isinstance(name, str):
+        raise TypeError(f"loss name must be a string, got {name!r}")
     check_choice("loss", name, sorted(LOSSES))
     return LOSSES[name]
 
@@ -264,15 +266,18 @@ def get_loss(name: str) -> MarginLoss:
 _LIMIT_EXPONENTS = np.arange(280, 301, dtype=np.float64)
 
 
-@functools.lru_cache(maxsize=256)
-def phi_limits(loss: MarginLoss) -> tuple[float, float]:
+def phi_limits(loss: object) -> tuple[float, float]:
     """(φ(−∞), φ(+∞)) as limits; +inf where φ grows without bound.
 
     φ is evaluated at ±10ᵏ, k = 280…300. The limit is accepted when those values agree to
     1e-12 (relative) or all exceed 1e150 (then it is +inf). Otherwise ``ValueError``:
     the numerics of this module need φ to have limits at ±∞.
     """
-    loss = _as_loss(loss)
+    return _phi_limits(_as_loss(loss))
+
+
+@functools.lru_cache(maxsize=256)
+def _phi_limits(loss: MarginLoss) -> tuple[float, float]:
     out = []
     for sign in (-1.0, 1.0):
         vals = _call_phi(loss.phi, sign * 10.0**_LIMIT_EXPONENTS)
@@ -582,6 +587,12 @@ def _tilde_lookup(env: _Envelope, loss: MarginLoss, t: np.ndarray) -> np.ndarray
     return out
 
 
+def _check_method(method: object) -> None:
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, got {method!r}")
+    check_choice("method", method, ("auto", "closed", "numeric"))
+
+
 def psi(loss: object, theta: object, *, method: str = "auto") -> np.ndarray:
     """The ψ-transform ψ = ψ̃** on [0, 1] (Zhang et al. §2.5, Table 2; Bartlett et al. 2006).
 
@@ -597,7 +608,7 @@ def psi(loss: object, theta: object, *, method: str = "auto") -> np.ndarray:
         or ``"auto"`` (closed if available).
     """
     loss = _as_loss(loss)
-    check_choice("method", method, ("auto", "closed", "numeric"))
+    _check_method(method)
     t = _check_theta(theta)
     if method == "closed" and loss.psi_closed is None:
         raise ValueError(f"method='closed' needs a closed-form psi; loss {loss.name!r} has none")
@@ -616,7 +627,9 @@ def psi_inverse(
     calibrated loss ψ is strictly increasing and this is the ordinary inverse. Vectorised.
     """
     loss = _as_loss(loss)
-    check_choice("method", method, ("auto", "closed", "numeric"))
+    _check_method(method)
+    if not isinstance(saturate, bool | np.bool_):
+        raise TypeError(f"saturate must be a bool, got {saturate!r}")
     v = check_array("value", value)
     if np.any(v < 0):
         raise ValueError(f"value must be >= 0 (an excess φ-risk), got min {v.min()!r}")

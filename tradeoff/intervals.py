@@ -45,7 +45,7 @@ import numpy as np
 from scipy import integrate
 
 from tradeoff import calibration as cal
-from tradeoff._validate import check_real
+from tradeoff._validate import check_array, check_real
 
 __all__ = [
     "IntervalExample",
@@ -162,9 +162,9 @@ class PiecewiseAffine:
 
     def __call__(self, x: object) -> np.ndarray:
         """f(x) in float64 (for Monte Carlo cross-checks); x in [0, 1]."""
-        x = np.asarray(x, dtype=np.float64)
-        if np.any((x < 0) | (x > 1)) or np.any(np.isnan(x)):
-            raise ValueError("x must be in [0, 1]")
+        x = check_array("x", x)
+        if np.any((x < 0) | (x > 1)):
+            raise ValueError(f"x must be in [0, 1], got values in [{x.min()!r}, {x.max()!r}]")
         t = np.array([float(v) for v in self.breaks])
         s = np.array([float(v) for v in self.start])
         e = np.array([float(v) for v in self.end])
@@ -581,6 +581,8 @@ def theorem_3_1_terms(
     example: IntervalExample, f: PiecewiseAffine, loss: object, lam: float
 ) -> Theorem31Terms:
     """The terms of Theorem 3.1 (Zhang et al.) for piecewise-constant f on example (2)."""
+    if not isinstance(example, IntervalExample):
+        raise TypeError(f"example must be an IntervalExample, got {example!r}")
     loss = cal._as_loss(loss)
     r = example.risks_cached(f)
     lhs = float(r.robust) - float(example.bayes_natural_error)
