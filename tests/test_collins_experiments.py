@@ -18,11 +18,17 @@ def test_table1_small(tmp_path):
     assert [p.name for p in paths] == ["collins-table1.md", "collins-table1.json"]
     data = json.loads(paths[1].read_text())
     res = data["results"]["[0, 0.2]"]
-    for eps in ("0.1", "0.5"):
+    for eps in ("0.1", "0.2", "0.3", "0.4", "0.5"):
         row = res["mean_sd"][eps]
-        # robust training trades standard accuracy for robust accuracy (Table 1's point)
+        # accuracies in percent; an attack can only lower a classifier's accuracy
+        assert 0 <= row["std_train_rob"][0] <= row["std_train_std"][0] <= 100
+        assert 0 <= row["rob_train_rob"][0] <= row["rob_train_std"][0] <= 100
+        # robust training buys robust accuracy (Table 1's point) ...
         assert row["rob_train_rob"][0] > row["std_train_rob"][0]
-        assert row["rob_train_std"][0] <= row["std_train_std"][0] + 0.5
+    # ... and pays in standard accuracy once eps is large (at eps = 0.1 the 100 Adam
+    # steps are not converged and robust training is as accurate as standard training)
+    row = res["mean_sd"]["0.5"]
+    assert row["rob_train_std"][0] < row["std_train_std"][0] - 1.0
     assert "paper" in data and "0.08 (=8)" in paths[0].read_text()
 
 
