@@ -11,6 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 from scipy.optimize import minimize
+from scipy.special import ndtr
 
 from tradeoff.gaussian import GaussianModel
 from tradeoff.svm import (
@@ -226,7 +227,7 @@ def test_equivalent_lam_on_the_kink():
     # The left-derivative multiplier itself is not an equivalent lam here.
     assert svm_optimum(m, lam=opt.multiplier).v > 0
     theta = np.linspace(-math.pi, math.pi, 20001)
-    assert opt.objective <= min(reduced_hinge(m, math.cos(t), math.sin(t)) for t in theta)
+    assert opt.objective <= _hinge_on_circle(m, theta, 0.0).min()
 
 
 def test_paper_unit_norm_optimum():
@@ -246,7 +247,7 @@ def test_paper_unit_norm_optimum():
 
 
 def test_accuracy_of_the_optimum_matches_monte_carlo():
-    m = GaussianModel(100, 0.4, 0.7)
+    m = GaussianModel(25, 0.8, 0.7)  # eta sqrt(d) = 4 as in the paper
     opt = svm_optimum(m)
     n = 200_000
     X, y = m.sample(n, 3)
@@ -352,6 +353,29 @@ def _best_with_v_positive(m, eps, lam):
     return _nelder_mead(m, eps, lam).fun
 
 
+def _hinge_on_circle(m, theta, eps):
+    """reduced_hinge at (cos t, sin t) for an array of angles, vectorised:
+    sum_s P(s) |v| g(L_s / |v|) with g(t) = t Phi(t) + phi(t) (max(0, L_s) at v = 0)."""
+    w1, v = np.cos(theta), np.sin(theta)
+    sigma = np.abs(v)
+    safe = np.where(sigma > 0, sigma, 1.0)
+    out = np.zeros_like(theta)
+    for s, ps in ((1.0, m.p), (-1.0, 1.0 - m.p)):
+        lin = 1 - w1 * s + eps * (np.abs(w1) + math.sqrt(m.d) * sigma) - v * m.mu
+        t = lin / safe
+        g = safe * (t * ndtr(t) + np.exp(-0.5 * t * t) / math.sqrt(2 * math.pi))
+        out += ps * np.where(sigma > 0, g, np.maximum(lin, 0.0))
+    return out
+
+
+def test_vectorised_circle_hinge_matches_reduced_hinge():
+    m = GaussianModel(16, 0.7, 0.8)
+    theta = np.array([-2.0, -0.3, 0.0, 1e-9, 0.4, math.pi / 2, 3.0])
+    for eps in (0.0, 0.3):
+        want = [reduced_hinge(m, math.cos(t), math.sin(t), eps=eps) for t in theta]
+        assert _hinge_on_circle(m, theta, eps) == pytest.approx(want, rel=1e-14, abs=1e-300)
+
+
 def test_unit_norm_threshold_is_eta():
     for d, p in ((10_000, 0.7), (400, 0.7), (50, 0.9), (10_000, 0.55)):
         m = GaussianModel(d, 4 / math.sqrt(d), p)
@@ -364,7 +388,7 @@ def test_unit_norm_threshold_is_eta():
         assert below.v > 0
         # Brute force on the circle: strictly better than w = (1, 0) just below eta.
         theta = np.linspace(1e-6, 0.2, 4001)
-        h = [reduced_hinge(m, math.cos(x), math.sin(x), eps=m.eta * 0.99) for x in theta]
+        h = _hinge_on_circle(m, theta, m.eta * 0.99)
         assert min(h) < reduced_hinge(m, 1.0, 0.0, eps=m.eta * 0.99)
         assert t.v_at == 0.0 and t.v_below > 0 and t.below_gain > 0
 
@@ -382,8 +406,20 @@ def test_penalized_threshold_on_the_kink_is_below_eta(lam):
         w1c = min((r - eps) / lam, 1 / (1 - eps))
         v0 = reduced_objective(m, w1c, 0.0, eps=eps, lam=lam)
         # v = 0 restricted optimum really is w1c (1-D brute force).
+        # v = 0: F(a, 0) = p max(0, 1 - (1-eps)a) + (1-p)(1 + (1+eps)a) + lam a^2/2, a >= 0
         grid = np.linspace(0, 2, 20001)
-        assert v0 <= min(reduced_objective(m, a, 0.0, eps=eps, lam=lam) for a in grid) + 1e-12
+        f_grid = (
+            m.p * np.maximum(0.0, 1 - (1 - eps) * grid)
+            + (1 - m.p) * (1 + (1 + eps) * grid)
+            + 0.5 * lam * grid**2
+        )
+        assert v0 == pytest.approx(
+            m.p * max(0.0, 1 - (1 - eps) * w1c)
+            + (1 - m.p) * (1 + (1 + eps) * w1c)
+            + 0.5 * lam * w1c**2,
+            rel=1e-14,
+        )
+        assert v0 <= f_grid.min() + 1e-12
         nm = _best_with_v_positive(m, eps, lam)
         if better:
             assert nm < v0 - 1e-10
@@ -429,7 +465,7 @@ def test_unit_threshold_numerical_regime():
     assert t.regime == "numerical" and m.eta < t.value < 2 * m.eta
     theta = np.linspace(0, math.pi / 2, 20001)
     for eps, zero in ((t.value * (1 + 1e-6), True), (t.value * (1 - 1e-3), False)):
-        h = np.array([reduced_hinge(m, math.cos(x), math.sin(x), eps=eps) for x in theta])
+        h = _hinge_on_circle(m, theta, eps)
         assert (int(np.argmin(h)) == 0) == zero
 
 
