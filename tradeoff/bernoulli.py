@@ -108,10 +108,12 @@ class Bracket:
 
     @property
     def mid(self) -> float:
+        """The midpoint; within ``width / 2`` of the exact value."""
         return 0.5 * (self.lower + self.upper)
 
     @property
     def width(self) -> float:
+        """``upper − lower``."""
         return self.upper - self.lower
 
 
@@ -161,6 +163,7 @@ class BernoulliModel:
 
     @property
     def d(self) -> int:
+        """Number of features."""
         return int(self.tau.size)
 
     def sample(self, n: int, rng: np.random.Generator | int) -> tuple[np.ndarray, np.ndarray]:

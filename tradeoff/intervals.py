@@ -148,6 +148,7 @@ class PiecewiseAffine:
 
     @property
     def is_piecewise_constant(self) -> bool:
+        """Whether every piece has zero slope."""
         return all(s == e for s, e in zip(self.start, self.end))
 
     def scaled(self, factor) -> PiecewiseAffine:
@@ -336,6 +337,7 @@ class IntervalExample:
         return PiecewiseAffine.constant((0, 1), (scale,))
 
     def constant_score(self, value) -> PiecewiseAffine:
+        """The constant score f ≡ ``value`` (f ≡ −1 is Table 1's all-minus-one)."""
         return PiecewiseAffine.constant((0, 1), (_exact_real("value", value),))
 
     # the three errors
@@ -373,6 +375,7 @@ class IntervalExample:
         return _measure(pos) + _measure(neg)
 
     def risks(self, f: PiecewiseAffine) -> Risks:
+        """(R_nat, R_bdy, R_rob) of ``f`` (Zhang et al. §2.2–2.3), each computed exactly."""
         return Risks(self.natural_error(f), self.boundary_error(f), self.robust_error(f))
 
     @property
@@ -570,10 +573,12 @@ class Theorem31Terms:
 
     @property
     def first_holds(self) -> bool:
+        """``lhs <= middle`` (up to 1e-12): Theorem 3.1's first inequality."""
         return self.lhs <= self.middle + 1e-12
 
     @property
     def second_holds(self) -> bool:
+        """``middle <= rhs`` (up to 1e-12): Theorem 3.1's second inequality."""
         return self.middle <= self.rhs + 1e-12
 
 
@@ -620,10 +625,12 @@ class Theorem32Construction:
 
     @property
     def lower_holds(self) -> bool:
+        """Theorem 3.2's lower bound ψ(θ − E max φ) <= R_φ − R*_φ (up to 1e-12)."""
         return self.psi_lower <= self.excess_phi + 1e-12
 
     @property
     def upper_holds(self) -> bool:
+        """Theorem 3.2's upper bound R_φ − R*_φ <= ψ(θ − E max φ) + ξ (up to 1e-12)."""
         return self.excess_phi <= self.psi_lower + self.xi + 1e-12
 
 

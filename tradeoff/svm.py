@@ -31,6 +31,13 @@ What the exact solution shows (``tradeoff verify --only 'tsipras.*'``):
   accuracy 0.99997 and accuracy 3.9e-5 at ``eps = 2 eta`` (d = 10^4).
 * Lemma C.5: the exact threshold is ``eta`` (unit norm, ``eta <= 2p - 1``), not ``2 eta``;
   with a penalty it is ``eta`` or lower (:func:`nonrobust_threshold`).
+Error: the hinge is a closed form in ``ndtr`` (relative error ~1e-15); the optima come
+from root finding on the analytic derivatives (``brentq``, ``rtol=1e-15``), so ``(w1, v)``
+is exact to a few ulps where the objective is strongly curved and to ~1e-8 in flat
+valleys (e.g. on the threshold). Inputs that float64 cannot resolve are refused:
+``lam > 1e200``, ``eta sqrt(d) > 1e8`` (penalised) and a unit-norm optimum whose hinge
+underflows (``eta sqrt(d)`` above ~35 at ``eps = 0``).
+
 * "70 % / 70 % for any eps < 1" holds for the unit-norm problem. With a fixed penalty
   ``lam > 0`` the optimum has ``w1* = 0`` exactly when ``eps >= 2p - 1`` and is ``w = 0``
   (accuracy 0, sign(0) being an error) when ``eps >= max(2p - 1, eta)``; there the
@@ -454,6 +461,7 @@ class SVMOptimum:
 
     @property
     def standard_accuracy(self) -> float:
+        """Exact accuracy without perturbation (``accuracy(0)``)."""
         return self.accuracy(0.0)
 
     @property

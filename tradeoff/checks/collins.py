@@ -320,4 +320,5 @@ def _table1() -> list[Check]:
 
 
 def checks() -> list[Check]:
+    """All ``collins.*`` checks: exact accuracy vs enumeration, Theorem 1, τ*, Table 1."""
     return [*_accuracy(), *_theorem1(), *_threshold(), *_table1()]

@@ -461,4 +461,5 @@ def _proofs() -> list[Check]:
 
 
 def checks() -> list[Check]:
+    """All ``trades.*`` checks: Tables 1–2, decomposition (1), Theorems 3.1–3.2, sympy."""
     return [*_table2(), *_table1(), *_decomposition(), *_theorem_3_1(), *_theorem_3_2(), *_proofs()]
