@@ -279,8 +279,8 @@ def run_fig2(
     """``collins-fig2``: learned weights against τ_j for standard and robust training
     (Collins et al. Figure 2, ε in feature units), with the exact τ* of the finite
     objective and of the pure/mixed population objectives marked, and the mixed (a = 1/2)
-    τ* against d for
-    ``d_values``; writes Markdown, JSON and a PNG under ``out`` and returns the paths."""
+    τ* against d for ``d_values``; writes Markdown, JSON and a PNG under ``out`` and
+    returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
