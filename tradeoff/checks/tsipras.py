@@ -46,10 +46,10 @@ def _svm(d: int, c: float, lam: float | None = None, eps: float = 0.0):
 
 def _normal_hinge(c: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """``E max(0, c - N(mean, sd^2))`` (``max(0, c - mean)`` where ``sd = 0``)."""
+    from tradeoff.svm import _g  # g(t) = E max(0, t - N(0, 1)) = t Phi(t) + phi(t)
+
     safe = np.where(sd > 0, sd, 1.0)
-    t = (c - mean) / safe
-    g = t * ndtr(t) + np.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)
-    return np.where(sd > 0, safe * g, np.maximum(c - mean, 0.0))
+    return np.where(sd > 0, safe * _g((c - mean) / safe), np.maximum(c - mean, 0.0))
 
 
 def _averaging() -> list[Check]:
