@@ -189,15 +189,16 @@ def _as_device(a, fam):
     if fam == "numba-device":
         return a
     if fam in ("cupy", "torch-cuda"):
-        return cuda.as_cuda_array(a, sync=False)
+        return cuda.as_cuda_array(a.detach() if fam == "torch-cuda" else a, sync=False)
     return cuda.to_device(np.ascontiguousarray(a).reshape(-1))
 
 
-def _stream(fam):
+def _stream(c):
+    fam = c.fam
     if fam == "torch-cuda":
         import torch
 
-        return cuda.external_stream(torch.cuda.current_stream().cuda_stream)
+        return cuda.external_stream(torch.cuda.current_stream(c.x.device).cuda_stream)
     if fam == "cupy":
         import cupy
 
@@ -234,7 +235,7 @@ def run(kind: str, c) -> None:
     else:
         de, se, es_ = cuda.to_device(np.asarray(c.eps, dtype=t_np)), 1, t_np(0)
     lo, hi = t_np(c.lo), t_np(c.hi)
-    stream = _stream(fam)
+    stream = _stream(c)
     n_el = c.n * c.d
     if kind in ("linf", "proj_linf"):
         k = _linf_kernel(t_np, u8, step)

@@ -46,13 +46,13 @@ def kernel(name: str, t: np.dtype, x0: np.dtype | None, device_id: int = 0):
     return _module(device_id).get_function(expr)
 
 
-def _stream(fam: str):
+def _stream(c):
     import cupy
 
-    if fam == "torch-cuda":
+    if c.fam == "torch-cuda":
         import torch
 
-        return cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
+        return cupy.cuda.ExternalStream(torch.cuda.current_stream(c.x.device).cuda_stream)
     return cupy.cuda.get_current_stream()
 
 
@@ -65,16 +65,22 @@ def run(kind: str, c) -> None:
     fam = c.fam
     if fam == "torch-cuda":
         dev = c.x.device.index if c.x.device.index is not None else 0
-        conv = [None if a is None else cupy.asarray(a.detach()) for a in (c.x, c.x0, c.g, c.out)]
     else:
         dev = c.x.device.id
-        conv = [c.x, c.x0, c.g, c.out]
-    x, x0, g, out = conv
-    if out is None:
-        out = x
     t = c.dtype
     tt = t.type
-    with cupy.cuda.Device(dev):
+    with cupy.cuda.Device(dev), _stream(c):
+        if fam == "torch-cuda":
+            # DLPack, zero-copy; the consumer stream is torch's current stream (made current
+            # above), so torch has nothing to synchronise.
+            conv = [
+                None if a is None else cupy.from_dlpack(a.detach()) for a in (c.x, c.x0, c.g, c.out)
+            ]
+        else:
+            conv = [c.x, c.x0, c.g, c.out]
+        x, x0, g, out = conv
+        if out is None:
+            out = x
         if isinstance(c.alpha, float):
             a_arr, sa, a_s = x, -1, tt(c.alpha)
         else:
@@ -86,25 +92,23 @@ def run(kind: str, c) -> None:
         lo, hi = tt(c.lo), tt(c.hi)
         n_el = np.int64(c.n * c.d)
         d = np.int64(c.d)
-        stream = _stream(fam)
-        with stream:
-            if kind in ("linf", "proj_linf"):
-                threads = 256
-                blocks = int(min((int(n_el) + threads - 1) // threads, 65535 * 8))
-                if kind == "linf":
-                    k = kernel("linf_step", t, x0.dtype, dev)
-                    args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
-                else:
-                    k = kernel("linf_project", t, x0.dtype, dev)
-                    args = (x, x0, out, e_arr, np.int32(se), e_s)
-                k((blocks,), (threads,), (*args, lo, hi, d, n_el))
+        if kind in ("linf", "proj_linf"):
+            threads = 256
+            blocks = int(min((int(n_el) + threads - 1) // threads, 65535 * 8))
+            if kind == "linf":
+                k = kernel("linf_step", t, x0.dtype, dev)
+                args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
             else:
-                threads = 1024 if c.d >= 65536 else (256 if c.d >= 4096 else 128)
-                tight = np.float64(_TIGHT[t])
-                if kind == "l2":
-                    k = kernel("l2_step", t, x0.dtype, dev)
-                    args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
-                else:
-                    k = kernel("l2_project", t, x0.dtype, dev)
-                    args = (x, x0, out, e_arr, np.int32(se), e_s)
-                k((c.n,), (threads,), (*args, lo, hi, d, tight), shared_mem=3 * 8 * threads)
+                k = kernel("linf_project", t, x0.dtype, dev)
+                args = (x, x0, out, e_arr, np.int32(se), e_s)
+            k((blocks,), (threads,), (*args, lo, hi, d, n_el))
+        else:
+            threads = 1024 if c.d >= 65536 else (256 if c.d >= 4096 else 128)
+            tight = np.float64(_TIGHT[t])
+            if kind == "l2":
+                k = kernel("l2_step", t, x0.dtype, dev)
+                args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
+            else:
+                k = kernel("l2_project", t, x0.dtype, dev)
+                args = (x, x0, out, e_arr, np.int32(se), e_s)
+            k((c.n,), (threads,), (*args, lo, hi, d, tight), shared_mem=3 * 8 * threads)

@@ -15,7 +15,9 @@ One run times, at 128×784, 128×3×32×32 and 16M elements, for the l∞ and th
   a device-to-device copy.
 
 Printed per row: median time, spread (interquartile range), GB/s of the minimal traffic
-(read x, x0, g; write x), % of the stream limit and the speed-up over torch eager.
+(read x, x0, g; write x), % of the stream limit (the faster of 1 thread and the pool),
+% of the 1-thread stream limit (the fair bound for a serial kernel) and the speed-up over
+torch eager.
 Timings are interleaved over several rounds so that machine noise hits every row alike.
 It also shows the thread-pool policy (tradeoff/kernels/_threads.py): a torch eager step
 timed before any of our kernels ran and after all of them, and, in a child process, the
@@ -50,28 +52,29 @@ EPS_L2, ALPHA_L2 = 0.5, 0.1
 
 
 # ----------------------------------------------------------------------------- timing
-def _times(fn: Callable[[], object], reps: int, sync: Callable[[], None] | None = None):
+def _times(fn: Callable[[], object], reps: int):
     out = np.empty(reps)
     for i in range(reps):
         t0 = time.perf_counter()
         fn()
-        if sync is not None:
-            sync()
         out[i] = time.perf_counter() - t0
     return out
 
 
 def _interleaved(rows: dict, reps: int, rounds: int) -> dict:
-    """Time every row ``reps`` calls per round for ``rounds`` rounds, rows interleaved."""
+    """Time every row ``reps`` calls per round for ``rounds`` rounds, rows interleaved, so
+    that load from other processes hits every row alike. Rows marked ``pool`` (they wake
+    Numba's parallel pool) are followed by a pause, so that pool workers still spinning
+    after them do not slow the next row (torch's pool; see the thread-pool section)."""
     samples: dict[str, list] = {k: [] for k in rows}
     for r in rows.values():  # warm-up (compilation, caches)
         for _ in range(2):
             r["fn"]()
-            if r.get("sync"):
-                r["sync"]()
     for _ in range(rounds):
         for name, r in rows.items():
-            samples[name].append(_times(r["fn"], reps, r.get("sync")))
+            samples[name].append(_times(r["fn"], reps))
+            if r.get("pool"):
+                time.sleep(0.02)
     return {k: np.concatenate(v) for k, v in samples.items()}
 
 
@@ -198,22 +201,23 @@ def _child_pool_effect(layer: str) -> str:
 
 
 # ----------------------------------------------------------------------------- main
-def _fmt_row(name, t, nbytes, stream, eager):
+def _fmt_row(name, t, nbytes, stream, eager, stream1=None):
     med = float(np.median(t))
     q1, q3 = np.percentile(t, [25, 75])
     gbs = nbytes / med / 1e9
     pct = f"{100 * stream / med:5.0f} %" if stream else "     —"
+    pct1 = f"{100 * stream1 / med:5.0f} %" if stream1 else "     —"
     ratio = f"{eager / med:6.2f}×" if eager else "      —"
     return (
         f"  {name:<34} {med * 1e6:11.1f} {q1 * 1e6:9.1f}–{q3 * 1e6:<9.1f} {gbs:7.1f} "
-        f"{pct:>7} {ratio:>8}"
+        f"{pct:>8} {pct1:>8} {ratio:>8}"
     )
 
 
 def _header():
     return (
         f"  {'implementation':<34} {'median µs':>11} {'IQR µs':>19} {'GB/s':>7} "
-        f"{'% stream':>7} {'vs torch':>8}"
+        f"{'% stream':>8} {'% 1-thr':>8} {'vs torch':>8}"
     )
 
 
@@ -229,6 +233,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--norms", default="linf,l2", help="subset of linf,l2")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     ap.add_argument("--json", type=Path, help="also write the medians to this JSON file")
+    ap.add_argument("--no-threads", action="store_true", help="skip the thread-pool measurements")
+    ap.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads(N) for the torch rows (default: torch's own choice)",
+    )
     args = ap.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     norms = [s.strip() for s in args.norms.split(",") if s.strip()]
@@ -243,6 +254,10 @@ def main(argv: list[str]) -> int:
         import torch
     except ModuleNotFoundError:
         torch = None
+    if torch is not None and args.torch_threads is not None:
+        if args.torch_threads < 1:
+            ap.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
+        torch.set_num_threads(args.torch_threads)
     import numba
 
     import tradeoff.kernels as K
@@ -279,15 +294,16 @@ def main(argv: list[str]) -> int:
         def probe():
             return fns["l2"][0](px, px0, pg, ALPHA_L2, EPS_L2)
 
+        _times(probe, 50)  # warm-up
         before = float(np.median(_times(probe, 400)))
 
-    reps_small, rounds = (60, 3) if args.quick else (300, 7)
+    reps_small, rounds = (20, 5) if args.quick else (30, 15)
     for size in sizes:
         shape = SIZES[size]
         n_el = math.prod(shape)
         big = n_el > 4_000_000
-        reps = (3 if args.quick else 6) if big else reps_small
-        rnds = (2 if args.quick else 5) if big else rounds
+        reps = 1 if big else reps_small
+        rnds = (4 if args.quick else 9) if big else rounds
         x = rng.random(shape, dtype=np.float32)
         x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
         x0u8 = (x0 * 255).round().astype(np.uint8)
@@ -297,7 +313,7 @@ def main(argv: list[str]) -> int:
         nt = numba.config.NUMBA_NUM_THREADS
         stream_rows = {
             "s1": {"fn": partial(_cpu.stream_s, xs, ys, zs)},
-            "sp": {"fn": partial(_cpu.stream_p, xs, ys, zs, nt)},
+            "sp": {"fn": partial(_cpu.stream_p, xs, ys, zs, nt), "pool": True},
         }
         for norm in norms:
             alpha, eps = (ALPHA, EPS) if norm == "linf" else (ALPHA_L2, EPS_L2)
@@ -350,13 +366,7 @@ def main(argv: list[str]) -> int:
                     "fn": partial(_forced_parallel, kfn, xp, x0, g, alpha, eps),
                     "pool": True,
                 }
-            # rows that wake Numba's pool are timed apart from the torch rows, with a pause
-            # after them, so that a pool still spinning does not slow torch's (see below)
-            pool = {k: v for k, v in rows.items() if k in ("s1", "sp") or v.get("pool")}
-            rest = {k: v for k, v in rows.items() if k not in pool and "unavailable" not in v}
-            t = _interleaved(pool, reps, rnds)
-            time.sleep(0.2)
-            t.update(_interleaved(rest, reps, rnds))
+            t = _interleaved({k: v for k, v in rows.items() if "unavailable" not in v}, reps, rnds)
             s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))
             stream = min(s1, sp)
             which = "1 thread" if s1 <= sp else f"{nt} threads"
@@ -378,7 +388,7 @@ def main(argv: list[str]) -> int:
                     continue
                 b = r.get("bytes", nbytes)
                 # % of the stream limit at the same byte count (uint8 x0 moves fewer bytes)
-                line = _fmt_row(name, t[name], b, stream * b / nbytes, eager_t)
+                line = _fmt_row(name, t[name], b, stream * b / nbytes, eager_t, s1 * b / nbytes)
                 print(line + (f"  ({r['note']})" if "note" in r else ""))
                 table["rows"][name] = {
                     "median_s": float(np.median(t[name])),
@@ -391,7 +401,7 @@ def main(argv: list[str]) -> int:
     _gpu_tables(results, sizes, norms, args.quick)
 
     print("\nthread pools: " + _threads.describe())
-    if probe is not None:
+    if probe is not None and not args.no_threads:
         after = float(np.median(_times(probe, 400)))
         # a PGD loop alternates the step with torch's forward/backward: time torch right
         # after one of our steps, small (serial) and 16M (parallel pool)

@@ -410,3 +410,20 @@ def test_empty_and_available_backends():
     names = K.available_backends()
     assert names[0] == "numba-cpu" and names[-1] == "reference"
     assert set(names) <= set(K.BACKENDS)
+
+
+# ----------------------------------------------------------------------------- benchmark
+def test_benchmark_arguments_and_quick_run(capsys, tmp_path):
+    from tradeoff.kernels.benchmark import main
+
+    with pytest.raises(SystemExit):
+        main(["--sizes", "1x1"])
+    out = tmp_path / "b.json"
+    args = ["--quick", "--no-compile", "--no-threads", "--sizes", "128x784", "--norms", "linf"]
+    assert main([*args, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "stream limit (read 3, write 1)" in text and "tradeoff (numpy arrays)" in text
+    import json
+
+    table = json.loads(out.read_text())["tables"]["linf 128x784"]
+    assert table["stream_s"] > 0 and table["rows"]["tradeoff (numpy arrays)"]["median_s"] > 0
