@@ -39,19 +39,23 @@ _TIGHT = {np.dtype(np.float32): 2.0**-20, np.dtype(np.float64): 2.0**-4}
 
 
 # ----------------------------------------------------------------------------- families
+_TORCH: list = []  # [torch.Tensor, {allowed torch dtypes}] once a tensor has been seen
+
+
 def _family(x: Any) -> str:
-    """'numpy', 'torch-cpu', 'torch-cuda', 'cupy' or 'numba-device'; TypeError otherwise."""
+    """'numpy', 'torch-cpu', 'torch-cuda', 'cupy', 'numba-device', or '?' for anything else."""
     if isinstance(x, np.ndarray):
         return "numpy"
     mod = type(x).__module__ or ""
     if mod.startswith("torch"):
-        import torch
+        if not _TORCH:
+            import torch
 
-        if isinstance(x, torch.Tensor):
-            dev = x.device.type
-            if dev == "cpu":
+            _TORCH.extend([torch.Tensor, {torch.float32, torch.float64, torch.uint8}])
+        if isinstance(x, _TORCH[0]):
+            if x.is_cpu:
                 return "torch-cpu"
-            if dev == "cuda":
+            if x.is_cuda:
                 return "torch-cuda"
             raise TypeError(f"torch tensors on device {x.device} are not supported (cpu, cuda)")
     if mod.startswith("cupy"):
@@ -180,22 +184,22 @@ def _real_fast(name: str, v: Any, low: float | None) -> float:
 
 
 _INF = float("inf")
-_TORCH_DT: dict = {}
 
 
 def _torch_to_numpy(name: str, a: Any, fam: str) -> np.ndarray:
     """Zero-copy numpy view of a CPU tensor, after checking it is one (kind and dtype)."""
-    if _family(a) != fam:
-        raise TypeError(
-            f"{name} must be the same kind of array as x ({fam}), got {type(a).__name__}"
-        )
-    if not _TORCH_DT:
+    if not _TORCH:
         import torch
 
-        _TORCH_DT.update({torch.float32: 1, torch.float64: 1, torch.uint8: 1})
-    if a.dtype not in _TORCH_DT:
+        _TORCH.extend([torch.Tensor, {torch.float32, torch.float64, torch.uint8}])
+    if not isinstance(a, _TORCH[0]) or not a.is_cpu:
+        raise TypeError(
+            f"{name} must be the same kind of array as x ({fam}), got {type(a).__name__}"
+            + ("" if not isinstance(a, _TORCH[0]) else f" on {a.device}")
+        )
+    if a.dtype not in _TORCH[1]:
         raise TypeError(f"{name} must have dtype float32, float64 (or uint8 for x0), got {a.dtype}")
-    return a.detach().numpy()
+    return a.detach().numpy() if a.requires_grad else a.numpy()
 
 
 def _prepare_host(x, x0, g, alpha, eps, lo, hi, out, backend, has_g: bool, fam: str) -> _Call:
@@ -397,8 +401,8 @@ def _run_cpu(kind: str, c: _Call) -> None:
 
 # ----------------------------------------------------------------------------- reference path
 def _to_host(a, fam):
-    if a is None:
-        return None
+    if a is None or isinstance(a, np.ndarray):  # CPU tensors arrive as numpy views
+        return a
     if fam.startswith("torch"):
         return a.detach().cpu().numpy()
     if fam == "cupy":
@@ -409,7 +413,7 @@ def _to_host(a, fam):
 
 
 def _write_back(target, result: np.ndarray, fam: str) -> None:
-    if fam == "numpy":
+    if isinstance(target, np.ndarray):
         target[...] = result
     elif fam.startswith("torch"):
         import torch

@@ -296,6 +296,11 @@ def test_torch_cpu_tensors_zero_copy_and_equal_to_numpy():
         res = step(xt2, torch.from_numpy(x0), gt, 0.02, 0.1)
         assert res is xt2 and res.data_ptr() == xt2.data_ptr()
         np.testing.assert_array_equal(res.numpy(), step(x.copy(), x0, g, 0.02, 0.1))
+    for backend in CPU_BACKENDS:
+        xt2 = torch.from_numpy(x.copy())
+        res = K.l2_step(xt2, torch.from_numpy(x0), gt, 0.02, 0.1, out=None, backend=backend)
+        assert res is xt2
+        np.testing.assert_allclose(res.numpy(), R.l2_step(x, x0, g, 0.02, 0.1), atol=1e-6)
     out = torch.empty_like(xt)
     res = K.project_linf(xt, torch.from_numpy(x0), torch.full((4,), 0.05), out=out)
     assert res is out and xt.data_ptr() == ptr

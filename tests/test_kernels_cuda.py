@@ -48,7 +48,7 @@ def test_cuda_simulator_suite():
     )
     tail = (proc.stdout + proc.stderr)[-3000:]
     assert proc.returncode == 0, tail
-    assert re.search(r"\b2 passed\b", proc.stdout), tail
+    assert re.search(r"\b3 passed\b", proc.stdout), tail
     assert "skipped" not in proc.stdout, tail
 
 

@@ -96,3 +96,18 @@ def test_numba_device_arrays_in_place_and_out():
     np.testing.assert_array_equal(y, big * 0.5)
     y = K.l2_step(big.copy(), big * 0.9, big - 0.5, 0.2, 0.4, backend="numba-cuda")
     np.testing.assert_allclose(y, R.l2_step(big, big * 0.9, big - 0.5, 0.2, 0.4), atol=1e-14)
+
+
+def test_numba_cuda_with_cpu_torch_tensors():
+    torch = pytest.importorskip("torch")
+    import tradeoff.kernels as K
+    from tradeoff.kernels import reference as R
+
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 5)).astype(np.float32)
+    x0 = rng.random((2, 5)).astype(np.float32)
+    g = rng.normal(size=(2, 5)).astype(np.float32)
+    xt = torch.from_numpy(x.copy())
+    res = K.linf_step(xt, torch.from_numpy(x0), torch.from_numpy(g), 0.1, 0.2, backend="numba-cuda")
+    assert res is xt
+    np.testing.assert_array_equal(xt.numpy(), R.linf_step(x, x0, g, 0.1, 0.2))
