@@ -181,6 +181,23 @@ def test_threshold_on_an_extreme_atom(seed):
         assert br.width <= 1e-14
 
 
+def test_lattice_ties_are_decided_exactly():
+    # Integer weights: the margin sits on a lattice and a threshold on a lattice point is a
+    # tie (an error). A bias of 1e-10 or 1e-12 breaks it; these used to be swallowed by a
+    # 1e-9 tie tolerance (0.4752 instead of 0.648). Truth: rational enumeration.
+    model = BernoulliModel(np.full(4, 0.1))
+    w = np.ones(4)
+    for eps, b in [(0.0, 0.0), (0.0, 1e-10), (0.25, 0.0), (0.1, 0.4), (0.1, 0.4 + 1e-12)]:
+        exact = float(_rational_accuracy(model, w, eps, b))
+        br = model.accuracy_bracket(w, eps, b)
+        assert br.method == "lattice" and br.lower <= exact <= br.upper, (eps, b)
+        assert br.width <= 1e-13
+    assert model.accuracy(w, 0.0, 1e-10) == pytest.approx(0.648, abs=1e-14)
+    # weights within 1e-12 of a lattice are read as on it: tenths tie like integers
+    ints = model.accuracy_bracket([1.0, 2.0, 3.0, 4.0]).mid
+    assert model.accuracy_bracket([0.1, 0.2, 0.3, 0.4]).mid == pytest.approx(ints, abs=1e-15)
+
+
 def test_accuracy_monte_carlo_d784():
     rng = np.random.default_rng(11)
     d = 784

@@ -13,7 +13,12 @@ Exact computations
 *Accuracy* (``P(m > c)``). The law of ``m`` is not Gaussian and has up to ``2^d`` atoms.
 
 - Integer (or lattice) weights: an exact dynamic programme over the lattice (only
-  floating-point rounding of sums of non-negative numbers, relative error ≤ 2·d·2⁻⁵³).
+  floating-point rounding of sums of non-negative numbers, relative error ≤ 2·d·2⁻⁵³);
+  the threshold ``ε‖w‖₁ ∓ b`` is placed on the lattice in exact rational arithmetic, so
+  ties (margin exactly 0, an error) and tie-breaking by a tiny bias are exact. Weights
+  within 1e-12 (relative) of a lattice ``h·k`` are taken to be on it, so decimal inputs
+  such as 0.1, 0.2, 0.3 tie as 1, 2, 3 would. The extreme atoms of the margin (e.g.
+  ``ε = 1``, where no margin is positive) are decided exactly for any weights.
 - Real weights: a rigorous bracket ``[lower, upper]`` from the Selberg–Vaaler extremal
   trigonometric polynomials (J. D. Vaaler, *Some extremal functions in Fourier
   analysis*, Bull. AMS 12 (1985); H. L. Montgomery, *Ten lectures*, ch. 1).
@@ -52,6 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -328,6 +334,11 @@ def _cf_on_grid(
     return out, int(stopped)
 
 
+def _exact_sum(x: np.ndarray) -> Fraction:
+    """``Σ x_j`` in exact rational arithmetic (every float is a rational)."""
+    return sum(map(Fraction, x.tolist()), Fraction(0))
+
+
 def _tail_bracket(
     v: np.ndarray,
     tau: np.ndarray,
@@ -339,56 +350,78 @@ def _tail_bracket(
 ) -> Bracket:
     """Rigorous bracket on ``P(Σ_j v_j s_j − ε‖v‖₁ + shift > 0)``, ``P(s_j = 1) = 1/2 + τ_j``.
 
-    The two extreme atoms of the margin (every non-deterministic ``sign(v_j) s_j`` equal
-    to +1, resp. −1) are decided from their margins computed directly, e.g.
-    ``(1 − ε)‖v‖₁ + shift`` at the top, so ``ε = 1, shift = 0`` gives exactly 0 and
-    ``shift = ±‖v‖₁`` exactly ``1 − P(bottom atom)``; a threshold that falls on one
-    of them (up to rounding) would stall the Fourier bracket, which cannot resolve an
-    atom at the threshold.
+    The margin is ``Σ_keep v_j s_j + off`` with ``off = shift + Σ_det v_j − ε‖v‖₁`` (τ = 1/2
+    features are deterministic), computed in exact rational arithmetic from the float
+    inputs. So are the decisions a rounded threshold cannot make: the two extreme atoms
+    (``ε = 1, shift = 0`` gives exactly 0; ``shift = ±‖v‖₁`` exactly ``1 − P(bottom)``)
+    and, for lattice weights, the first lattice value with a positive margin (a bias of
+    1e-10 breaks a tie; ``0.25·Σ|k| = 3`` is one). Weights within 1e-12 (relative) of a
+    lattice ``h·k`` are taken to be on it (0.1, 0.2, 0.3 mean 1, 2, 3 tenths: their sums
+    tie as intended, whatever the binary rounding of 0.3).
     """
     v = np.asarray(v, dtype=np.float64)
     tau = np.asarray(tau, dtype=np.float64)
-    # the event is scale-free: work with max(|v_j|, |shift|) = 1 (guards overflow)
+    # the event is scale-free: divide by a power of two near max(|v_j|, |shift|), which
+    # is exact (guards overflow and keeps the rational arithmetic below exact)
     scale = max(float(np.max(np.abs(v), initial=0.0)), abs(shift))
     if scale == 0.0:
         return Bracket(0.0, 0.0, "exact")  # margin 0 surely; sign(0) is an error
-    v = v / scale
-    shift = shift / scale
+    e = math.frexp(scale)[1]
+    v = np.ldexp(v, -e)
+    shift = math.ldexp(shift, -e)
     # deterministic features (τ = 1/2: s_j = +1 surely) and zero weights
     det = tau >= 0.5
     keep = (~det) & (v != 0)
     v_det = v[det]
-    fixed = float((v_det - eps * np.abs(v_det)).sum()) + shift
     v, tau = v[keep], tau[keep]
-    span = float(np.abs(v).sum())
-    top = (1.0 - eps) * span + fixed  # margin of the top atom
-    bottom = -(1.0 + eps) * span + fixed  # margin of the bottom atom
-    if v.size == 0 or top <= 0.0 or bottom > 0.0:
-        val = 1.0 if bottom > 0.0 else 0.0
+    lat = _lattice(v) if v.size else None
+    if lat is None and v.size:
+        # fast path: far from the extreme atoms (by more than a rounding bound) only the
+        # Fourier bracket is needed, and it takes a float threshold
+        span_f, det_l1_f = float(np.abs(v).sum()), float(np.abs(v_det).sum())
+        off_f = shift + float(v_det.sum()) - eps * (span_f + det_l1_f)
+        bound = (
+            4.0 * (v.size + v_det.size + 4) * _U * ((1 + eps) * (span_f + det_l1_f) + abs(shift))
+        )
+        gap_f = 2.0 * float(np.min(np.abs(v)))
+        if span_f + off_f > gap_f + bound and off_f - span_f + gap_f < -bound:
+            e2 = math.frexp(float(np.max(np.abs(v))))[1]
+            return _vaaler_bracket(np.ldexp(v, -e2), tau, math.ldexp(-off_f, -e2), tol, max_terms)
+    if lat is not None:  # v = h k exactly from here on
+        h = Fraction(lat[0])
+        k = lat[1].astype(np.int64)
+        span = h * int(np.abs(k).sum())
+        gap = 2 * h * int(np.abs(k).min())
+    else:
+        span = sum(map(Fraction, np.abs(v).tolist()), Fraction(0))
+        gap = 2 * Fraction(float(np.min(np.abs(v)))) if v.size else Fraction(0)
+    det_sum = sum(map(Fraction, v_det.tolist()), Fraction(0))
+    det_l1 = sum(map(Fraction, np.abs(v_det).tolist()), Fraction(0))
+    off = Fraction(shift) + det_sum - Fraction(eps) * (span + det_l1)
+    top, bottom = span + off, off - span  # margins of the extreme atoms
+    if v.size == 0 or top <= 0 or bottom > 0:
+        val = 1.0 if bottom > 0 else 0.0
         return Bracket(val, val, "exact")
-    gap = 2.0 * float(np.min(np.abs(v)))  # from an extreme atom to the next one
     sgn = np.sign(v)
     if top <= gap:  # only the top atom has a positive margin
         val = float(np.prod(0.5 + sgn * tau))
         err = (v.size + 2.0) * _U * val
         return Bracket(max(0.0, val - err), min(1.0, val + err), "exact")
-    if bottom + gap > 0.0:  # every atom but the bottom one
+    if bottom + gap > 0:  # every atom but the bottom one
         low = float(np.prod(0.5 - sgn * tau))
         err = (v.size + 2.0) * _U * low + _U
         return Bracket(max(0.0, 1.0 - low - err), min(1.0, 1.0 - low + err), "exact")
-    # margin > 0 ⟺ Σ v_j s_j > c; |c| < span here. Rescale to max |v_j| = 1.
-    c = span - top
-    scale = float(np.max(np.abs(v)))
-    v = v / scale
-    c = c / scale
-    lat = _lattice(v)
     if lat is not None:
-        h, k = lat
-        val = _integer_tail(k, np.sign(k), tau, c / h)
+        # K = Σ k_j s_j; margin h K + off > 0 from the first K = floor(−off/h) + 1
+        pmf, total = _integer_pmf(np.abs(k), np.sign(k) * tau)
+        idx = math.floor(-off / h) + 1 + total
+        val = 1.0 if idx <= 0 else 0.0 if idx > 2 * total else float(min(1.0, pmf[idx:].sum()))
         # a sum of products of non-negative numbers: relative rounding error only
         err = (4.0 * v.size + 64.0) * _U * val
         return Bracket(max(0.0, val - err), min(1.0, val + err), "lattice")
-    return _vaaler_bracket(v, tau, c, tol, max_terms)
+    # margin > 0 ⟺ Σ v_j s_j > c = −off (|c| < span here). Rescale to max |v_j| = 1.
+    e2 = math.frexp(float(np.max(np.abs(v))))[1]
+    return _vaaler_bracket(np.ldexp(v, -e2), tau, math.ldexp(float(-off), -e2), tol, max_terms)
 
 
 def _vaaler_bracket(
