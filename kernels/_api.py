@@ -178,7 +178,7 @@ def _backend_for(fam: str, backend: str | None) -> str:
 
 def _real_fast(name: str, v: Any, low: float | None) -> float:
     # Fast path of check_real for plain floats (the per-step call); errors go through it.
-    if type(v) is float and v == v and (v >= low if low is not None else abs(v) <= _INF):
+    if type(v) is float and v == v and (low <= v < _INF if low is not None else True):
         return v
     return check_real(name, v, low=low, allow_inf=low is None)
 

@@ -376,6 +376,8 @@ def _arrays(shape=(2, 3), dtype=np.float32):
         (dict(g=np.zeros((3, 2), np.float32).T), ValueError, "g must be C-contiguous"),
         (dict(alpha=-0.1), ValueError, r"alpha must be in \[0, inf\)"),
         (dict(eps=float("nan")), ValueError, "eps must be a finite"),
+        (dict(alpha=float("inf")), ValueError, "alpha must be a finite"),
+        (dict(lo=float("nan")), ValueError, "lo must be a finite"),
         (dict(eps=np.array([0.1, -0.1])), ValueError, "eps must be >= 0"),
         (dict(eps=np.array([0.1, 0.1, 0.1])), ValueError, r"shape \(2,\)"),
         (dict(alpha="0.1"), TypeError, "alpha must be a real number"),
