@@ -888,8 +888,8 @@ def threshold_at(
 ) -> float:
     """``τ*(w) = (ε/2)·a·E[ℓ'(m−c)] / ((1−a)E[ℓ'(m)] + a E[ℓ'(m−c)])`` at weights ``w``.
 
-    ``m = y wᵀx``, ``c = ε‖w‖₁``. At the optimum this is the exact threshold (see
-    :func:`weight_threshold`).
+    ``m = y wᵀx``, ``c = ε‖w‖₁`` (ε the l∞ radius in feature units). At the optimum this
+    is the exact threshold (see :func:`weight_threshold`).
     """
     v = _check_model(model)._margin_weights(w)
     eps = _check_eps(eps)
@@ -904,6 +904,8 @@ def weight_threshold(
     model: BernoulliModel, eps: float, *, adversarial_fraction: float = 1.0
 ) -> float:
     """The exact τ* with: the optimum of ``F_a`` has ``w_j = 0`` exactly when ``τ_j <= τ*``.
+
+    ``eps`` is the l∞ training radius in feature units (the features are ±1).
 
     Derivation (Collins et al. 2019 conjecture τ* to be "a function of d and ε" and see
     τ* ≈ 0.18 at ε = 0.5). Let ``m = Σ v_i s_i``, ``c = ε‖v‖₁``, ``A = (1−a)E[ℓ'(m)] +

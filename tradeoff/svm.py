@@ -131,7 +131,8 @@ def _reduced_hinge(
 def reduced_hinge(model: GaussianModel, w1: float, v: float, *, eps: float = 0.0) -> float:
     """Exact ``E[max(0, 1 - y w.x + eps ||w||_1)]`` at ``w = (w1, v/sqrt(d), ..., v/sqrt(d))``.
 
-    Closed form of Appendix C's reduced problem (see the module docstring).
+    Closed form of Appendix C's reduced problem (see the module docstring); ``eps`` is
+    the l-inf radius in feature units (every coordinate, x1 included, is attacked).
     """
     model = _check_model(model)
     w1 = check_real("w1", w1)
@@ -156,7 +157,8 @@ def expected_hinge(model: GaussianModel, w: object, *, eps: float = 0.0) -> floa
 
     ``y w.x = w1 s + G`` with ``G ~ N(eta sum(w_2:), ||w_2:||^2)`` independent of
     ``s = y x1``, so the expectation is ``sum_s P(s) sigma g((1 - w1 s + eps||w||_1 - m)/sigma)``.
-    This is the full (d+1)-dimensional objective behind Lemma C.1.
+    This is the full (d+1)-dimensional objective behind Lemma C.1; ``eps`` is the l-inf
+    radius in feature units.
     """
     model = _check_model(model)
     w = check_array("w", w, shape=(model.dim,))
