@@ -287,3 +287,14 @@ def test_bad_inputs_raise_naming_the_parameter():
         cal.get_loss(np.array(["hinge", "logistic"]))
     with pytest.raises(TypeError, match="loss"):
         cal.phi_limits([0.1])
+    # what a user's phi returns: complex values were cast (imaginary part dropped), a
+    # wrong-length array was broadcast or raised IndexError
+    with pytest.raises(TypeError, match="phi must return real"):
+        cal.psi(lambda a: np.exp(-a) + 0j, 0.5)
+    with pytest.raises(TypeError, match="phi must return real"):
+        cal.psi(lambda a: "x", 0.5)
+    with pytest.raises(ValueError, match="phi must return one value per alpha"):
+        cal.psi(lambda a: np.exp(-a)[:1], 0.5)
+    # a scalar-only phi is still accepted (vectorised here), e.g. math.exp
+    scalar = cal.MarginLoss("exp_scalar", lambda a: math.exp(-a) if a > -700 else math.inf)
+    assert float(cal.psi(scalar, 0.5)) == pytest.approx(1 - math.sqrt(0.75), abs=1e-12)

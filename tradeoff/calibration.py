@@ -132,14 +132,30 @@ class MarginLoss:
         return _call_phi(self.phi, a)
 
 
+def _as_real(value: object, shape: tuple[int, ...]) -> np.ndarray:
+    """``value`` (what φ returned) as float64 of ``shape``; a scalar is broadcast."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"phi must return real numbers, got {arr.dtype} values ({value!r:.60})")
+    arr = arr.astype(np.float64)
+    if arr.shape != shape:
+        if arr.shape != ():
+            raise ValueError(
+                f"phi must return one value per alpha (shape {shape}), got shape {arr.shape}"
+            )
+        arr = np.broadcast_to(arr, shape).astype(np.float64)
+    return arr
+
+
 def _call_phi(phi: Callable, a: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         try:
-            out = np.asarray(phi(a), dtype=np.float64)
-            if out.shape != a.shape:
-                out = np.broadcast_to(out, a.shape).astype(np.float64)
-        except (TypeError, ValueError):
-            out = np.vectorize(lambda t: float(phi(float(t))), otypes=[np.float64])(a)
+            raw = phi(a)
+        except (TypeError, ValueError):  # a callable that only accepts scalars
+            flat = [_as_real(phi(float(t)), ()) for t in a.ravel()]
+            out = np.array(flat, dtype=np.float64).reshape(a.shape)
+        else:
+            out = _as_real(raw, a.shape)
     if np.any(np.isnan(out)):
         bad = a[np.isnan(out)].ravel()[:3]
         raise ValueError(f"phi returned NaN at alpha = {bad.tolist()}; phi must be real-valued")
