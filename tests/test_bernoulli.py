@@ -509,6 +509,10 @@ def test_theorem1_bound_formula():
         (lambda: collins_procedure(BernoulliModel([0.1]), 0, eps=1e300), "eps"),
         (lambda: population_loss(BernoulliModel([0.1]), [1.0], 1e300), "eps"),
         (lambda: expected_logistic(BernoulliModel([0.1]), [1.0], shift=1e300), "shift"),
+        # Theorem 1's exact error needs ±1 data (n z_j on a lattice); it used to round
+        (lambda: theorem1_error(BernoulliModel([0.1]), [[0.5], [1.0]], [1.0, -1.0]), "x"),
+        (lambda: theorem1_error(BernoulliModel([0.1]), [[1.0], [1.0]], [1.0, 0.0]), "y"),
+        (lambda: empirical_robust_logistic([[1.0], [-1.0]], [1.0, 2.0], 0.1), "y"),
     ],
 )
 def test_bad_inputs_raise_value_error(call, name):

@@ -650,6 +650,14 @@ def _check_eps(eps: object) -> float:
     return check_real("eps", eps, low=0.0, high=_EPS_MAX)
 
 
+def _check_signs(name: str, a: np.ndarray) -> np.ndarray:
+    """``a`` if every entry is ±1 (labels, and features of Definition 1)."""
+    if not np.all(np.abs(a) == 1.0):
+        bad = a[np.abs(a) != 1.0].ravel()[0]
+        raise ValueError(f"{name} must have every entry in {{-1, +1}}, got an entry {bad!r}")
+    return a
+
+
 def _check_model(model: object) -> BernoulliModel:
     if not isinstance(model, BernoulliModel):
         raise TypeError(f"model must be a BernoulliModel, got {model!r}")
@@ -981,7 +989,7 @@ def empirical_robust_logistic(
     ``w± >= 0`` (which makes the ℓ1 term linear); KKT verified on return.
     """
     x = check_array("x", x, ndim=2)
-    y = check_array("y", y, shape=(x.shape[0],))
+    y = _check_signs("y", check_array("y", y, shape=(x.shape[0],)))
     eps = _check_eps(eps)
     a = _check_fraction(adversarial_fraction)
     d = x.shape[1]
@@ -1117,7 +1125,7 @@ def collins_procedure(
         if not isinstance(data, tuple | list) or len(data) != 2:
             raise TypeError(f"data must be a pair (x, y) of arrays or None, got {data!r}")
         x = check_array("data[0]", data[0], ndim=2)
-        y = check_array("data[1]", data[1], shape=(x.shape[0],))
+        y = _check_signs("data[1]", check_array("data[1]", data[1], shape=(x.shape[0],)))
         if x.shape[1] != model.d:
             raise ValueError(f"data[0] must have {model.d} columns, got {x.shape[1]}")
     d = model.d
@@ -1193,8 +1201,8 @@ def theorem1_error(model: BernoulliModel, x: object, y: object) -> float:
     on a lattice and its law is computed exactly by dynamic programming.
     """
     model = _check_model(model)
-    x = check_array("x", x, ndim=2)
-    y = check_array("y", y, shape=(x.shape[0],))
+    x = _check_signs("x", check_array("x", x, ndim=2))
+    y = _check_signs("y", check_array("y", y, shape=(x.shape[0],)))
     if x.shape[1] != model.d:
         raise ValueError(f"x must have {model.d} columns, got {x.shape[1]}")
     k = np.round((x * y[:, None]).sum(axis=0)) * model.theta
