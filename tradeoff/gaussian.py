@@ -252,7 +252,12 @@ def _accuracy_rows(p: float) -> tuple[np.ndarray, np.ndarray, float, float]:
 
 
 def frontier(p: float, delta: float) -> Frontier:
-    """Theorem 2.1 as an optimisation: the exact robustness-accuracy frontier of model (3).
+    """Theorem 2.1 as an optimisation: the robustness-accuracy frontier of model (3).
+
+    ``value`` is the exact optimum of Appendix B's linear programme. It is an upper bound
+    on what any classifier attains (the LP lets the adversary only shift or not shift),
+    tight on the bound's segment at ``delta = 1 - p`` for every d, eta, and approached
+    elsewhere only as ``eta sqrt(d) -> inf`` (see below).
 
     The largest adversarial accuracy (l-inf, ``eps >= 2 eta``) of any classifier whose
     standard accuracy is at least ``1 - delta``, as the linear programme of Appendix B over
