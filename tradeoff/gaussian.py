@@ -256,7 +256,7 @@ def frontier(p: float, delta: float) -> Frontier:
 
     ``value`` is the exact optimum of Appendix B's linear programme. It is an upper bound
     on what any classifier attains (the LP lets the adversary only shift or not shift),
-    tight on the bound's segment at ``delta = 1 - p`` for every d, eta, and approached
+    attained at ``delta >= 1 - p`` by ``f = sign(x1)`` for every d and eta, and approached
     elsewhere only as ``eta sqrt(d) -> inf`` (see below).
 
     The largest adversarial accuracy (l-inf, ``eps >= 2 eta``) of any classifier whose
