@@ -256,8 +256,8 @@ def frontier(p: float, delta: float) -> Frontier:
 
     ``value`` is the exact optimum of Appendix B's linear programme. It is an upper bound
     on what any classifier attains (the LP lets the adversary only shift or not shift),
-    attained at ``delta >= 1 - p`` by ``f = sign(x1)`` for every d and eta, and approached
-    elsewhere only as ``eta sqrt(d) -> inf`` (see below).
+    attained at ``delta >= 1 - p`` by ``f = sign(x1)`` for every d and eta (``eps < 1``), and
+    approached elsewhere only as ``eta sqrt(d) -> inf`` (see below).
 
     The largest adversarial accuracy (l-inf, ``eps >= 2 eta``) of any classifier whose
     standard accuracy is at least ``1 - delta``, as the linear programme of Appendix B over
