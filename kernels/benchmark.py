@@ -169,18 +169,22 @@ def l2(adv):
     d = adv - x0
     f = torch.min(0.5 / torch.norm(d, p=2, dim=1), torch.ones(128))
     return torch.clamp(x0 + d * f.view(-1, 1), 0, 1)
-def med(between):
+def block(between, reps=25):
     ts = []
-    for _ in range(400):
+    for _ in range(reps):
         between()
         t0 = time.perf_counter(); l2(x); ts.append(time.perf_counter() - t0)
-    return sorted(ts)[len(ts) // 2] * 1e6
-l2(x)
-before = med(lambda: None)
+    return ts
+for _ in range(50):
+    l2(x)
+before = block(lambda: None, 200)
 k(a, b, c)
-after = med(lambda: k(a, b, c))
-alone = med(lambda: None)
-print(f"{before:.1f} {after:.1f} {alone:.1f}")
+alone, after = [], []
+for _ in range(16):  # alternate, so that load from other processes hits both alike
+    alone += block(lambda: None)
+    after += block(lambda: k(a, b, c))
+med = lambda v: sorted(v)[len(v) // 2] * 1e6
+print(f"{med(before):.1f} {med(alone):.1f} {med(after):.1f}")
 """
 
 
@@ -193,10 +197,10 @@ def _child_pool_effect(layer: str) -> str:
         return "timed out"
     if proc.returncode != 0:
         return "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
-    before, after, alone = (float(v) for v in proc.stdout.split())
+    before, alone, after = (float(v) for v in proc.stdout.split())
     return (
-        f"{before:6.1f} µs alone before, {after:6.1f} µs right after each kernel "
-        f"({after / before:.2f}×), {alone:6.1f} µs alone after"
+        f"{before:6.1f} µs before the pool started; then, alternating, {alone:6.1f} µs "
+        f"alone vs {after:6.1f} µs right after each kernel ({after / alone:.2f}×)"
     )
 
 
@@ -410,37 +414,45 @@ def main(argv: list[str]) -> int:
         small = partial(K.l2_step, sx, sx0, sg, ALPHA_L2, EPS_L2)
         large = partial(K.l2_step, bx, bx0, bg, ALPHA_L2, EPS_L2)
 
-        def after_step(step, reps):
-            ts = []
-            for _ in range(reps):
-                step()
-                t0 = time.perf_counter()
-                probe()
-                ts.append(time.perf_counter() - t0)
-            return float(np.median(ts))
+        def alternate(step, blocks, reps):
+            # torch timed alone and right after ``step``, in alternating blocks
+            alone, right_after = [], []
+            for _ in range(blocks):
+                alone.append(_times(probe, reps))
+                for _ in range(reps):
+                    step()
+                    t0 = time.perf_counter()
+                    probe()
+                    right_after.append(time.perf_counter() - t0)
+            return float(np.median(np.concatenate(alone))), float(np.median(right_after))
 
-        after_small = after_step(small, 400)
-        after_large = after_step(large, 15 if args.quick else 40)
-        after_forced = after_step(partial(_forced_parallel, large), 15 if args.quick else 40)
+        nb = 4 if args.quick else 10
+        a_small, after_small = alternate(small, nb, 25)
+        a_large, after_large = alternate(large, nb, 4)
+        a_forced, after_forced = alternate(partial(_forced_parallel, large), nb, 4)
         print(
             f"  torch eager l2 step 128×784 (torchattacks), this process: {before * 1e6:.1f} µs "
-            f"before any of our kernels ran, {after * 1e6:.1f} µs after all of them;\n"
-            f"  timed right after each of our l2 steps: 128×784 {after_small * 1e6:.1f} µs, "
-            f"16M (serial, the policy with torch loaded) {after_large * 1e6:.1f} µs, "
-            f"16M forced onto the parallel pool {after_forced * 1e6:.1f} µs"
+            f"before any of our kernels ran, {after * 1e6:.1f} µs after all of them.\n"
+            f"  Alternating blocks, torch alone vs right after each of our l2 steps:\n"
+            f"    128×784 (serial)                      {a_small * 1e6:8.1f} vs "
+            f"{after_small * 1e6:8.1f} µs ({after_small / a_small:.2f}×)\n"
+            f"    16M, the policy (serial, torch loaded) {a_large * 1e6:8.1f} vs "
+            f"{after_large * 1e6:8.1f} µs ({after_large / a_large:.2f}×)\n"
+            f"    16M forced onto the parallel pool      {a_forced * 1e6:8.1f} vs "
+            f"{after_forced * 1e6:8.1f} µs ({after_forced / a_forced:.2f}×)"
         )
-        results["threads"]["torch_l2_after_16M_parallel_step_s"] = after_forced
         results["threads"].update(
             torch_l2_before_s=before,
             torch_l2_after_s=after,
-            torch_l2_after_small_step_s=after_small,
-            torch_l2_after_16M_step_s=after_large,
+            alone_vs_after_small_step_s=[a_small, after_small],
+            alone_vs_after_16M_step_s=[a_large, after_large],
+            alone_vs_after_16M_parallel_step_s=[a_forced, after_forced],
         )
         for layer in ("omp", "workqueue"):
             eff = _child_pool_effect(layer)
             print(
-                f"  child process, torch eager l2 vs a Numba parallel 128×784 kernel, layer "
-                f"{layer:<9}: {eff}"
+                f"  child process, Numba parallel 128×784 kernel, threading layer {layer:<9}: "
+                f"torch eager l2 {eff}"
             )
             results["threads"][f"child_{layer}"] = eff
     if args.json:
