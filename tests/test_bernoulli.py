@@ -430,6 +430,25 @@ def test_empirical_optimum_matches_lbfgsb():
     assert np.allclose(np.abs(emp.tau_hat[~zero]), emp.threshold, rtol=0, atol=1e-10)
 
 
+def test_separable_data_have_no_empirical_minimiser():
+    # x_1 = y: every margin grows along w = e_1 (adversarial margins too for eps < 1), so
+    # the loss tends to 0 as ||w|| -> inf. The solver used to stop at w_1 ~ 30 and report
+    # a KKT residual of 1e-13 as if it had found the minimiser.
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    x = np.c_[y, [1.0, 1.0, -1.0, -1.0]]
+    for a, eps in [(0.0, 0.0), (0.5, 0.1), (1.0, 0.1), (0.5, 1.0)]:
+        with pytest.raises(ValueError, match="separable"):
+            empirical_robust_logistic(x, y, eps, adversarial_fraction=a)
+    # eps = 1, pure adversarial: every adversarial margin along e_1 is 0, the loss is flat
+    # (log 2): a minimiser exists
+    res = empirical_robust_logistic(x, y, 1.0, adversarial_fraction=1.0)
+    assert res.objective == pytest.approx(math.log(2.0), rel=1e-14)
+    # N < d Bernoulli samples are separable
+    xs, ys = BernoulliModel(np.full(40, 0.1)).sample(20, 0)
+    with pytest.raises(ValueError, match="separable"):
+        empirical_robust_logistic(xs, ys, 0.0, adversarial_fraction=0.0)
+
+
 def test_collins_procedure_first_steps():
     rng = np.random.default_rng(10)
     model = _random_model(rng, 6, 0.05, 0.3)

@@ -986,7 +986,10 @@ def empirical_robust_logistic(
     The objective that Collins et al.'s procedure (App. B.2: FGSM = the exact worst
     l∞ perturbation of a linear model, on every other iteration → ``a = 1/2``) would
     minimise if run to convergence. Solved by projected Newton on ``w = w⁺ − w⁻``,
-    ``w± >= 0`` (which makes the ℓ1 term linear); KKT verified on return.
+    ``w± >= 0`` (which makes the ℓ1 term linear); KKT verified on return. ValueError
+    when there is no minimiser (separable data, e.g. N < d: the infimum 0 is approached
+    as ‖w‖ → ∞), decided by a linear programme when the loss found is below 1e-6 or a
+    weight exceeds 10.
     """
     x = check_array("x", x, ndim=2)
     y = _check_signs("y", check_array("y", y, shape=(x.shape[0],)))
@@ -996,7 +999,43 @@ def empirical_robust_logistic(
     theta = np.ones(d) if theta is None else check_array("theta", theta, shape=(d,))
     u = x * y[:, None]  # rows y_i x_i
     with _one_blas_thread():
-        return _empirical_solve(u, eps, a, theta)
+        res = _empirical_solve(u, eps, a, theta)
+    if res.objective < 1e-6 or float(np.max(np.abs(res.w), initial=0.0)) > 10.0:
+        # separable data drive the loss towards its infimum as ||w|| -> inf; Newton then
+        # stops where the gradient falls below 1e-13 (||w|| ~ 30) and would look
+        # converged: decide by a linear programme
+        _check_not_separable(u, eps if a > 0 else 0.0, strict_only=(a == 1.0 or eps == 0.0))
+    return res
+
+
+def _check_not_separable(u: np.ndarray, e: float, *, strict_only: bool) -> None:
+    """Raise if the empirical objective has no minimiser (its infimum is approached as
+    ‖w‖ → ∞): some direction ``‖w‖₁ = 1`` with every (adversarial) margin
+    ``u_i·w − e >= 0`` and, where the loss is otherwise flat along it (``strict_only``:
+    pure clean or pure adversarial loss), one margin ``> 0``. A linear programme."""
+    from scipy.optimize import linprog
+
+    n, d = u.shape
+    a_ub = np.hstack([-u, u])  # −u_i·(w⁺ − w⁻) <= −e
+    res = linprog(
+        -np.concatenate([u.sum(axis=0), -u.sum(axis=0)]),  # maximise Σ_i u_i·w
+        A_ub=a_ub,
+        b_ub=np.full(n, -e),
+        A_eq=np.ones((1, 2 * d)),
+        b_eq=[1.0],
+        bounds=(0, None),
+        method="highs",
+    )
+    if res.status != 0:  # infeasible: no such direction, a minimiser exists
+        return
+    total = -float(res.fun) - n * e  # Σ_i (u_i·w − e) at the best direction
+    if strict_only and total <= 1e-12 * n:
+        return
+    raise ValueError(
+        f"the data are separable with margin eps*||w||_1 (eps={e:g}) along w = "
+        f"{np.round(res.x[:d] - res.x[d:], 6).tolist()!r}: the empirical objective has no "
+        "minimiser (it decreases to its infimum as ||w|| -> inf); use more samples"
+    )
 
 
 def _empirical_solve(u: np.ndarray, eps: float, a: float, theta: np.ndarray) -> EmpiricalOptimum:
