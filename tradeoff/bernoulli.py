@@ -480,14 +480,18 @@ def _vaaler_bracket(
         lower, upper = max(0.0, lower), min(1.0, upper)
         if upper - lower <= tol or K >= max_terms:
             break
+        # the width falls like 1/K (no faster): stop early when even max_terms cannot
+        # reach tol, instead of spending seconds to find out
+        if K * (upper - lower) > 2.0 * max_terms * tol:
+            break
         # the width falls like 1/K: aim just past tol, growing by at most 8x per round
         grow = min(8.0, max(1.5, 1.15 * (upper - lower) / tol))
         K = min(int(K * grow), max_terms)
     if upper - lower > tol:
         raise ValueError(
-            f"tol={tol:g} not reached with {K} Fourier terms (bracket width "
-            f"{upper - lower:.3g}); the margin has an atom at the threshold or tol is too "
-            "small — use a larger tol"
+            f"tol={tol:g} not reached: bracket width {upper - lower:.3g} with {K} Fourier "
+            f"terms, ~{K * (upper - lower) / tol:.3g} terms needed (at most {max_terms}); "
+            "the margin has an atom at the threshold or tol is too small — use a larger tol"
         )
     return Bracket(lower, upper, "vaaler", K)
 
