@@ -181,6 +181,15 @@ def test_threshold_on_an_extreme_atom(seed):
         assert br.width <= 1e-14
 
 
+def test_unreachable_tol_fails_fast():
+    # the bracket width falls like 1/K: tol = 1e-9 at d = 50 needs ~5e9 Fourier terms,
+    # far above the cap; this used to take ~8 s to find out
+    rng = np.random.default_rng(0)
+    model = BernoulliModel(rng.uniform(0, 0.3, 50))
+    with pytest.raises(ValueError, match=r"tol=1e-09 not reached"):
+        model.accuracy_bracket(rng.normal(size=50), 0.05, tol=1e-9)
+
+
 def test_lattice_ties_are_decided_exactly():
     # Integer weights: the margin sits on a lattice and a threshold on a lattice point is a
     # tie (an error). A bias of 1e-10 or 1e-12 breaks it; these used to be swallowed by a
