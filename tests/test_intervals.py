@@ -271,6 +271,19 @@ def test_theorem_3_2_construction(loss, theta):
     assert all(s < 0 for s in c.scores)
 
 
+@pytest.mark.parametrize("loss", ["logistic", "hinge", cal.kinked])
+def test_theorem_3_2_construction_with_tiny_xi(loss):
+    # theta = 1: H^-(1) = phi(0) is only approached as alpha -> 0-; the scores used to stop
+    # at -1e-12 and the construction raised for xi = 1e-12. kinked at eta = 1/2: H^- is
+    # attained inside, at alpha = -ln 2 (C' = (e^alpha - 1/2)/2 = 0), off the score grid.
+    for theta in (0.0, 1.0):
+        c = iv.theorem_3_2_construction(loss, theta, 1e-12)
+        assert c.lower_holds and c.upper_holds and all(x < 0 for x in c.scores)
+    if loss is cal.kinked:
+        c = iv.theorem_3_2_construction(loss, 0.0, 1e-12)
+        assert c.scores[0] == pytest.approx(-math.log(2.0), abs=1e-6)
+
+
 def test_theorem_3_2_fails_without_phi_vanishing_at_infinity():
     shifted = cal.MarginLoss("hinge_plus", lambda a: np.maximum(1.0 - a, 0.0) + 0.5)
     with pytest.raises(ValueError, match="phi"):

@@ -663,17 +663,35 @@ def theorem_3_2_construction(
     h_minus = cal.H_minus(loss, np.array(etas))
     h = cal.H(loss, np.array(etas))
     # Negative scores close to the constrained infimum H⁻ (over α ≤ 0 since η ≥ 1/2).
-    cand = -np.concatenate([10.0 ** -np.arange(1, 13, dtype=float), np.geomspace(0.1, 50, 400)])
+    # Scores down to -1e-150 (H^- may only be approached as alpha -> 0-, e.g. at eta = 1;
+    # f^2 must stay representable for the lambda step); the first (largest |alpha|)
+    # candidate within xi/3 of H^- is taken, else the best one must be close enough.
+    cand = -np.concatenate([np.geomspace(50, 0.1, 400), 10.0 ** -np.arange(1.0, 151.0), [0.0]])[:-1]
     scores = []
     for eta, hm in zip(etas, h_minus):
         c = cal.conditional_risk(loss, np.full(cand.shape, eta), cand)
-        j = int(np.argmin(c))
-        if c[j] > hm + xi / 3:
+        ok = np.flatnonzero(c <= hm + xi / 3)
+        if ok.size == 0:  # H^- attained inside: refine the best grid cell
+            from scipy.optimize import minimize_scalar
+
+            j = int(np.argmin(c))
+            lo, hi = cand[min(j + 1, cand.size - 1)], cand[max(j - 1, 0)]
+            res = minimize_scalar(
+                lambda a, eta=eta: float(cal.conditional_risk(loss, eta, a)),
+                bounds=(min(lo, hi), max(lo, hi)),
+                method="bounded",
+                options={"xatol": 1e-14},
+            )
+            if float(res.fun) <= hm + xi / 3 and float(res.x) < 0:
+                scores.append(float(res.x))
+                continue
+        if ok.size == 0:
             raise ValueError(
-                f"no negative score reaches H^-(eta={eta}) + xi/3 for loss {loss.name!r}: "
+                f"no negative score reaches H^-(eta={eta}) + xi/3 for loss {loss.name!r} "
+                f"(best {float(c.min()) - hm:.3g} above H^- over alpha in [-50, -1e-150]): "
                 "phi's constrained infimum is not approached from alpha < 0"
             )
-        scores.append(float(cand[j]))
+        scores.append(float(cand[ok[0]]))
     weights = np.array([gamma, 1 - gamma])
     f = np.array(scores)
     psi_theta = float(cal.psi(loss, theta))
