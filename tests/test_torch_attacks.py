@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
@@ -347,3 +349,43 @@ def test_fast_model_is_an_equivalent_frozen_copy():
     b = attacks.pgd(fast, x, y, eps=0.1, alpha=0.02, steps=3, seed=0)
     # same iterates except where a gradient coordinate is within rounding of zero
     assert float((a != b).float().mean()) < 0.01
+
+
+_TINY = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+@given(
+    eps=st.sampled_from([0.0, 1e-3, 0.05, 0.3, 2.0]),
+    alpha=st.floats(0.0, 1.0),
+    steps=st.integers(0, 3),
+    norm=st.sampled_from(["linf", "l2"]),
+    restarts=st.integers(1, 2),
+    clip=st.sampled_from([(0.0, 1.0), (-1.0, 1.0)]),
+    random_start=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_pgd_invariants_property(eps, alpha, steps, norm, restarts, clip, random_start, seed):
+    gen = torch.Generator().manual_seed(seed)
+    lo, hi = clip
+    x = lo + (hi - lo) * torch.rand(6, 3, 2, 2, generator=gen)
+    y = torch.randint(0, 3, (6,), generator=gen)
+    xa = attacks.pgd(
+        _TINY,
+        x,
+        y,
+        eps=eps,
+        alpha=alpha,
+        steps=steps,
+        norm=norm,
+        restarts=restarts,
+        random_start=random_start,
+        seed=seed,
+        clip=clip,
+    )
+    assert xa.shape == x.shape and torch.isfinite(xa).all()
+    assert float(xa.min()) >= lo and float(xa.max()) <= hi
+    d = (xa - x).flatten(1)
+    size = d.abs().amax(1) if norm == "linf" else d.norm(dim=1)
+    assert float(size.max()) <= eps * (1 + 1e-5) + 1e-6
+    if eps == 0.0 or (steps == 0 and not random_start):
+        assert torch.equal(xa, x)
