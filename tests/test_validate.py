@@ -46,3 +46,21 @@ def test_check_choice_and_array_and_rng():
     assert check_rng(g) is g
     with pytest.raises(TypeError, match="rng must be"):
         check_rng(None)
+
+
+@pytest.mark.parametrize("bad", ["0.3", ["0.3", "1"], [True, False], [1 + 2j], [None], object()])
+def test_check_array_never_converts_non_reals(bad):
+    with pytest.raises(TypeError, match="w must be an array of real numbers"):
+        check_array("w", bad)
+
+
+def test_check_array_accepts_integer_and_float_arrays():
+    assert check_array("w", [1, 2]).dtype == np.float64
+    assert check_array("w", np.arange(3, dtype=np.float32)).tolist() == [0.0, 1.0, 2.0]
+
+
+def test_check_choice_rejects_unhashable_values_by_name():
+    with pytest.raises(TypeError, match="norm must be one of"):
+        check_choice("norm", np.array(["l2"]), ["linf", "l2"])
+    with pytest.raises(TypeError, match="norm must be one of"):
+        check_choice("norm", ["l2"], ["linf", "l2"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -80,6 +80,9 @@ def check_int(name: str, value: object, *, low: int | None = None, high: int | N
 
 def check_choice(name: str, value: object, choices: Sequence[object]) -> object:
     """Return ``value`` if it is one of ``choices``; otherwise raise ``ValueError``."""
+    if isinstance(value, np.ndarray) or not isinstance(value, Hashable):
+        allowed = ", ".join(repr(c) for c in choices)
+        raise TypeError(f"{name} must be one of {allowed}; got {type(value).__name__}")
     if value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
@@ -95,12 +98,14 @@ def check_array(
     finite: bool = True,
 ) -> np.ndarray:
     """Return ``value`` as a float64 numpy array after checking its shape and finiteness."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if raw.dtype.kind not in "fiu":
+        # strings, objects, booleans and complex numbers are never silently converted
         raise TypeError(
-            f"{name} must be an array of real numbers, got {type(value).__name__}"
-        ) from exc
+            f"{name} must be an array of real numbers, got {type(value).__name__} "
+            f"with dtype {raw.dtype}"
+        )
+    arr = raw.astype(np.float64, copy=False)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     if shape is not None and arr.shape != shape:
