@@ -307,7 +307,7 @@ def main(argv: list[str]) -> int:
         n_el = math.prod(shape)
         big = n_el > 4_000_000
         reps = 1 if big else reps_small
-        rnds = (4 if args.quick else 9) if big else rounds
+        rnds = (4 if args.quick else 15) if big else rounds
         x = rng.random(shape, dtype=np.float32)
         x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
         x0u8 = (x0 * 255).round().astype(np.uint8)
