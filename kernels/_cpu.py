@@ -102,6 +102,12 @@ def _plinf_seg(x, x0, e, lo, hi):
 
 @njit(cache=True)
 def _linf_range(x, x0, g, alpha, sa, eps, se, lo, hi, d, start, end):
+    if sa == 0 and se == 0:  # one α and ε for all samples: a single loop, no segments
+        if g is None:
+            _plinf_seg(x[start:end], x0[start:end], eps[0], lo, hi)
+        else:
+            _linf_seg(x[start:end], x0[start:end], g[start:end], alpha[0], eps[0], lo, hi)
+        return
     i = start
     while i < end:
         b = i // d
