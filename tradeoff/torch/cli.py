@@ -182,10 +182,15 @@ def main(argv: list[str]) -> int:
         progress=not args.quiet,
     )
     cfg = result.config
+    train_attack = (
+        "no attack"
+        if cfg["method"] == "standard"
+        else f"attack {cfg['norm']} eps {cfg['eps']:g}, {cfg['steps']} steps of {cfg['alpha']:g}"
+        + (f", beta {cfg['beta']:g}" if cfg["method"] == "trades" else "")
+    )
     print(
         f"trained {args.net} by {cfg['method']} ({cfg['optimizer']} lr {cfg['lr']:g}, batch "
-        f"{cfg['batch_size']}, {cfg['epochs']} epochs; attack {cfg['norm']} eps {cfg['eps']:g}, "
-        f"{cfg['steps']} steps of {cfg['alpha']:g}) in {result.seconds:.1f} s"
+        f"{cfg['batch_size']}, {cfg['epochs']} epochs; {train_attack}) in {result.seconds:.1f} s"
     )
     if args.save:
         torch.save(model.state_dict(), args.save)
