@@ -389,3 +389,88 @@ def test_pgd_invariants_property(eps, alpha, steps, norm, restarts, clip, random
     assert float(size.max()) <= eps * (1 + 1e-5) + 1e-6
     if eps == 0.0 or (steps == 0 and not random_start):
         assert torch.equal(xa, x)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_random_start_is_uniform_in_the_ball(norm):
+    """steps=0 returns the start: l∞ coordinates ~ U(−ε, ε); l2 radius R with
+    P(R ≤ rε) = r^d (uniform in the ball, not on the sphere: Madry et al.'s library
+    starts on the sphere), direction uniform. Kolmogorov–Smirnov against the closed forms."""
+    from scipy import stats
+
+    n, d, eps = 2000, 16, 0.2
+    x = torch.full((n, 1, 4, 4), 0.5)  # ε < 0.5: no clipping
+    identity = nn.Flatten()
+    y = torch.zeros(n, dtype=torch.long)
+    xa = attacks.pgd(identity, x, y, eps=eps, alpha=0.1, steps=0, norm=norm, seed=5)
+    delta = (xa - x).flatten(1).double()
+    if norm == "linf":
+        u = (delta[:, :3].flatten() / eps).numpy()  # independent coordinates
+        assert stats.kstest(u, stats.uniform(-1, 2).cdf).pvalue > 1e-3
+    else:
+        r = (delta.norm(dim=1) / eps).numpy()
+        assert r.max() <= 1 + 1e-6
+        assert stats.kstest(r**d, "uniform").pvalue > 1e-3
+        # direction: the first coordinate of z/‖z‖ has density ∝ (1 − t²)^((d−3)/2)
+        t = (delta[:, 0] / delta.norm(dim=1)).numpy()
+        beta = stats.beta((d - 1) / 2, (d - 1) / 2, loc=-1, scale=2)
+        assert stats.kstest(t, beta.cdf).pvalue > 1e-3
+
+
+def test_targeted_restarts_keep_lowest_loss_among_hits(mlp, digits):
+    """Targeted restarts: classified as the target first, then the lowest loss; expected
+    choice computed here from the single runs."""
+    x = digits.test.x[:200]
+    target = (digits.test.y[:200] + 3) % 10
+    kw = dict(eps=0.15, alpha=0.03, steps=4, targeted=True)
+    seeds = np.random.default_rng(21)
+    runs = [attacks.pgd(mlp, x, target, restarts=1, seed=seeds, **kw) for _ in range(3)]
+    best = attacks.pgd(mlp, x, target, restarts=3, seed=np.random.default_rng(21), **kw)
+    with torch.no_grad():
+        logits = [mlp(r) for r in runs]
+    hit = torch.stack([lg.argmax(1) == target for lg in logits])
+    loss = torch.stack([F.cross_entropy(lg, target, reduction="none") for lg in logits])
+    pick = (hit.double() * 1e6 - loss.double()).argmax(0)
+    expected = torch.stack([runs[int(k)][i] for i, k in enumerate(pick)])
+    assert 0 < int(hit.any(0).sum()) < len(x)  # the rule is exercised both ways
+    assert len(set(pick.tolist())) > 1
+    torch.testing.assert_close(best, expected, atol=0, rtol=0)
+
+
+def test_float64_model_and_mismatched_inputs(mlp, digits):
+    x, y = digits.test.x[:32], digits.test.y[:32]
+    m64 = nets.build("toy_mlp", input_shape=(1, 8, 8), num_classes=10, seed=0)
+    m64.load_state_dict(mlp.state_dict())
+    m64 = m64.double().eval()
+    for fn in (
+        lambda m, xx: attacks.pgd(m, xx, y, eps=0.1, alpha=0.02, steps=2, seed=0),
+        lambda m, xx: attacks.trades_inner_max(m, xx, eps=0.1, alpha=0.02, steps=2, seed=0),
+    ):
+        with pytest.raises(TypeError, match=r"x has dtype torch.float32.*float64"):
+            fn(m64, x)
+        with pytest.raises(ValueError, match=r"x is on cpu.*meta"):
+            fn(nets.build("toy_mlp", input_shape=(1, 8, 8), num_classes=10).to("meta"), x)
+    ours = attacks.pgd(m64, x.double(), y, eps=0.1, alpha=0.02, steps=5, random_start=False)
+    ref = eager_pgd(m64, x.double(), y, eps=0.1, alpha=0.02, steps=5, norm="linf")
+    assert ours.dtype == torch.float64
+    torch.testing.assert_close(ours, ref, atol=1e-12, rtol=0)
+
+
+def test_bad_labels(mlp, digits, binary_linear):
+    x, y = digits.test.x[:4], digits.test.y[:4]
+    kw = dict(eps=0.1, alpha=0.1, steps=1)
+    with pytest.raises(TypeError, match=r"y must be a torch\.Tensor"):
+        attacks.pgd(mlp, x, y.tolist(), **kw)
+    with pytest.raises(ValueError, match=r"y must have shape \(4,\)"):
+        attacks.pgd(mlp, x, torch.zeros(4, 2, dtype=torch.long), **kw)
+    with pytest.raises(ValueError, match=r"y must have shape \(4,\)"):
+        attacks.pgd(mlp, x, y[:3], **kw)
+    with pytest.raises(TypeError, match="integer class indices"):
+        attacks.pgd(mlp, x, y.float(), **kw)
+    model, d = binary_linear
+    xb = d.test.x[:4]
+    with pytest.raises(ValueError, match=r"labels y in \{-1, \+1\}"):
+        attacks.pgd(model, xb, torch.tensor([0.0, 1.0, 0.0, 1.0]), **kw)
+    # (n, 1) labels are accepted and equal (n,) ones
+    a = attacks.pgd(mlp, x, y.view(4, 1), seed=0, **kw)
+    torch.testing.assert_close(a, attacks.pgd(mlp, x, y, seed=0, **kw), atol=0, rtol=0)

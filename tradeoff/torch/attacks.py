@@ -113,7 +113,13 @@ def per_sample_loss(
     if _is_binary(logits):
         f = logits.reshape(n)
         yf = y.to(f.dtype).reshape(n)
+        if not bool((yf.abs() == 1).all()):  # 0/1 labels would give a constant loss
+            raise ValueError("a network with one output needs labels y in {-1, +1}")
         return F.softplus(-yf * f) if loss == "ce" else -yf * f
+    if y.is_floating_point():
+        raise TypeError(
+            f"y must hold integer class indices for {logits.shape[1]} classes, got dtype {y.dtype}"
+        )
     if loss == "ce":
         return F.cross_entropy(logits, y, reduction="none")
     z_y = logits.gather(1, y.view(-1, 1)).squeeze(1)
@@ -175,6 +181,43 @@ def _check_input(x: object, lo: float, hi: float, name: str = "x") -> torch.Tens
             "pass the data's pixel range as clip="
         )
     return x.detach().contiguous()
+
+
+def _check_model_matches(model: object, x: torch.Tensor, name: str = "x") -> None:
+    """Device and dtype of ``x`` against the model's floating parameters (clear errors
+    instead of torch's ``mat1 and mat2`` messages from inside the forward)."""
+    if not isinstance(model, nn.Module):
+        if callable(model):
+            return  # a plain function of x: nothing to compare
+        raise TypeError(f"model must be an nn.Module or a callable, got {type(model).__name__}")
+    p = next((t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()), None)
+    if p is None:
+        return
+    if p.device != x.device:
+        raise ValueError(
+            f"{name} is on {x.device} but the model's parameters are on {p.device}; "
+            f"move one of them (e.g. {name}.to({str(p.device)!r}))"
+        )
+    if p.dtype != x.dtype:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the model's parameters have dtype {p.dtype}; "
+            f"pass {name}.to({p.dtype})"
+        )
+
+
+def _check_labels(y: object, x0: torch.Tensor, name: str = "y") -> torch.Tensor:
+    n = x0.shape[0]
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of labels, got {type(y).__name__}")
+    if y.shape not in ((n,), (n, 1)):
+        raise ValueError(
+            f"{name} must have shape ({n},) (one label per sample of x), got {tuple(y.shape)}"
+        )
+    if y.device != x0.device:
+        raise ValueError(f"{name} is on {y.device} but x is on {x0.device}")
+    if y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{name} must hold class indices or ±1 labels, got dtype {y.dtype}")
+    return y.reshape(n) if y.ndim == 2 else y
 
 
 def _check_budget(eps: object, alpha: object, steps: object, norm: object):
@@ -253,8 +296,8 @@ def pgd(
     restarts = check_int("restarts", restarts, low=1)
     if not callable(loss):
         check_choice("loss", loss, ("ce", "cw"))
-    if not isinstance(y, torch.Tensor) or y.shape[0] != x0.shape[0]:
-        raise ValueError(f"y must be a tensor with one label per sample ({x0.shape[0]})")
+    y = _check_labels(y, x0)
+    _check_model_matches(model, x0)
     rng = _seed_source(seed) if random_start else None
     sign = -1.0 if targeted else 1.0
 
@@ -376,6 +419,7 @@ def trades_inner_max(
     x0 = _check_input(x, lo, hi)
     eps, alpha, steps = _check_budget(eps, alpha, steps, norm)
     init_std = check_real("init_std", init_std, low=0.0)
+    _check_model_matches(model, x0)
     divergence = trades_kl if loss is None else loss
     rng = _seed_source(seed)
     gen = torch.Generator(device=x0.device).manual_seed(int(rng.integers(0, 2**62)))
