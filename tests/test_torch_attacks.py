@@ -275,31 +275,57 @@ def test_cw_and_custom_losses(mlp, digits):
         attacks.pgd(mlp, x, y, eps=0.1, alpha=0.02, steps=1, loss=lambda lg, t: mine(lg, t).mean())
 
 
-def eager_trades_inner(model, x, *, eps, alpha, steps):
-    """The reference trades.py l∞ loop (with zero start noise), written out eagerly."""
+def eager_trades_inner(model, x, start, *, eps, alpha, steps, norm="linf"):
+    """The reference trades.py loop from a given start, written out eagerly: the KL summed
+    over the batch, clean logits recomputed at every step, eval mode; l2 with a
+    normalised-gradient step and a renorm of x' − x to ε (see the attack's docstring)."""
     model.eval()
-    xa = x.clone()
+    xa = start.clone()
     for _ in range(steps):
         xa.requires_grad_(True)
         kl = F.kl_div(F.log_softmax(model(xa), dim=1), F.softmax(model(x), dim=1), reduction="sum")
         (g,) = torch.autograd.grad(kl, xa)
-        xa = xa.detach() + alpha * torch.sign(g.detach())
-        xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0.0, 1.0)
-    return xa
+        with torch.no_grad():
+            if norm == "linf":
+                xa = xa + alpha * torch.sign(g)
+                xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0.0, 1.0)
+            else:
+                d = xa + alpha * g / g.flatten(1).norm(dim=1).view(-1, 1, 1, 1) - x
+                dn = d.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+                xa = (x + d * torch.clamp(eps / dn, max=1.0)).clamp(0.0, 1.0)
+    return xa.detach()
 
 
-def test_trades_inner_max_matches_reference_loop(mlp, digits):
-    x = digits.test.x[:100]
-    ours = attacks.trades_inner_max(mlp, x, eps=0.1, alpha=0.02, steps=8, init_std=0.0, seed=0)
-    ref = eager_trades_inner(mlp, x, eps=0.1, alpha=0.02, steps=8)
-    torch.testing.assert_close(ours, ref, atol=2e-6, rtol=0)
-    noisy = attacks.trades_inner_max(mlp, x, eps=0.1, alpha=0.02, steps=8, seed=0)
-    assert float((noisy - x).abs().max()) <= 0.1 + 1e-6
+@pytest.mark.parametrize("norm, eps, alpha", [("linf", 0.1, 0.02), ("l2", 0.8, 0.2)])
+def test_trades_inner_max_matches_reference_loop(mlp, digits, norm, eps, alpha):
+    """Pixels moved into [0.25, 0.75] so that the 0.001·N(0, I) start is never clipped:
+    ``steps=0`` then returns the unclipped start, from which the eager loop runs. (From
+    init_std=0 the KL gradient at x' = x is zero up to rounding, so a test from there
+    would compare rounding noise.)"""
+    x = (0.25 + 0.5 * digits.test.x[:100]).double()
+    m64 = nets.build("toy_mlp", input_shape=(1, 8, 8), num_classes=10, seed=0)
+    m64.load_state_dict(mlp.state_dict())
+    m64 = m64.double().train()
+    kw = dict(eps=eps, alpha=alpha, norm=norm, seed=7)
+    start = attacks.trades_inner_max(m64, x, steps=0, **kw)
+    noise = (start - x) / 0.001
+    assert abs(float(noise.mean())) < 0.05 and abs(float(noise.std()) - 1) < 0.05
+    ours = attacks.trades_inner_max(m64, x, steps=6, **kw)
+    assert m64.training  # the caller's mode is restored (the reference leaves train mode)
+    ref = eager_trades_inner(m64, x, start, steps=6, eps=eps, alpha=alpha, norm=norm)
+    torch.testing.assert_close(ours, ref, atol=1e-10, rtol=0)
+    dist = (
+        (ours - x).flatten(1).abs().amax(1) if norm == "linf" else (ours - x).flatten(1).norm(dim=1)
+    )
+    assert float(dist.max()) <= eps * (1 + 1e-12) and float(dist.mean()) > 0.5 * eps
     with torch.no_grad():
-        kl = attacks.trades_kl(mlp(noisy), mlp(x)).mean()
+        kl = attacks.trades_kl(m64(ours), m64(x)).mean()
     assert float(kl) > 0.05
-    again = attacks.trades_inner_max(mlp, x, eps=0.1, alpha=0.02, steps=8, seed=0)
-    assert torch.equal(noisy, again)
+    assert torch.equal(ours, attacks.trades_inner_max(m64, x, steps=6, **kw))  # seeded
+
+
+def test_trades_inner_max_start_and_zero_steps(mlp, digits):
+    x = digits.test.x[:100]
     zero = attacks.trades_inner_max(mlp, x, eps=0.0005, alpha=0.01, steps=0, seed=0)
     assert float((zero - x).abs().max()) <= 0.0005 + 1e-7 and float(zero.min()) >= 0.0
 
