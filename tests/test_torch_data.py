@@ -213,3 +213,43 @@ def test_fashion_mnist_debian_package():
     assert np.bincount(full).tolist() == [6000] * 10
     timg = data.read_idx(next(FASHION.glob("t10k-images*")))
     assert timg.shape == (10000, 28, 28) and timg.dtype == np.uint8
+
+
+@pytest.mark.parametrize("pixel_range", [(0.0, 0.1), (-0.1, 0.7), (0.2, 0.3), (-1.0, 1.0)])
+def test_pixel_range_not_representable_in_float32(pixel_range):
+    """Pixels equal lo + (hi − lo)·v/16 rounded to float32 (computed here in exact
+    rationals), so they lie in [float32(lo), float32(hi)] — which float32(0.1) > 0.1 shows
+    is not [lo, hi] itself; the attacks accept exactly that range for clip=(lo, hi)."""
+    from fractions import Fraction
+
+    from sklearn.datasets import load_digits
+
+    from tradeoff.torch import attacks, nets
+
+    lo, hi = pixel_range
+    d = data.load("digits", pixel_range=pixel_range)
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    assert float(d.train.x.min()) == lo32 and float(d.train.x.max()) == hi32
+    exact = {
+        v: np.float32(float(Fraction(lo) + (Fraction(hi) - Fraction(lo)) * Fraction(v, 16)))
+        for v in range(17)
+    }
+    raw = np.unique(load_digits().images.astype(int))
+    # float64 intermediates: one float32 rounding step (or 1e-16 near a cancellation to 0)
+    np.testing.assert_allclose(
+        np.unique(d.train.x.numpy()), sorted(exact[v] for v in raw), rtol=2**-23, atol=1e-15
+    )
+    net = nets.build("toy_mlp", input_shape=(1, 8, 8), num_classes=10, seed=0)
+    for norm in ("linf", "l2"):
+        xa = attacks.pgd(
+            net,
+            d.test.x[:64],
+            d.test.y[:64],
+            eps=0.05,
+            alpha=0.02,
+            steps=3,
+            norm=norm,
+            clip=pixel_range,
+            seed=0,
+        )
+        assert float(xa.min()) >= lo32 and float(xa.max()) <= hi32

@@ -313,8 +313,8 @@ def load(
         validation samples taken from the (shuffled) training set: a count, or a
         fraction in [0, 1).
     subset, test_subset:
-        keep only this many training (after the validation split) / test samples, for
-        quick runs; drawn uniformly at random with ``seed``.
+        keep at most this many training (after the validation split) / test samples, for
+        quick runs; drawn uniformly at random with ``seed`` (all of them when fewer).
     pixel_range:
         ``(lo, hi)`` the pixels are scaled to; ``(0, 1)`` by default, ``(-1, 1)`` for Kim
         et al. Attack budgets ε are in these units.
@@ -371,9 +371,10 @@ def load(
         te_idx = te_idx[: check_int("test_subset", test_subset, low=1)]
 
     def to_split(x: np.ndarray, y: np.ndarray) -> Split:
-        xs = torch.from_numpy(
-            (lo + (hi - lo) * (x.astype(np.float32) / np.float32(scale))).astype(np.float32)
-        )
+        # scaled in float64 and rounded once to float32 (monotone): every pixel lies in
+        # [float32(lo), float32(hi)], the range the attacks accept for clip=(lo, hi)
+        scaled = np.clip(lo + (hi - lo) * (x.astype(np.float64) / scale), lo, hi)
+        xs = torch.from_numpy(scaled.astype(np.float32))
         ys = torch.from_numpy(np.ascontiguousarray(y))
         return Split(xs.contiguous(), ys)
 
