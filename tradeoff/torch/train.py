@@ -554,45 +554,28 @@ def _train_step(
     batch_seed: int,
 ) -> tuple[float, int, int]:
     """One optimiser step; returns (loss, #clean correct, #robust correct)."""
-    adversarial = recipe.method != "standard" and recipe.eps > 0
-    if recipe.method == "madry":
-        x_adv = (
-            pgd(
-                model,
-                x,
-                y,
-                eps=recipe.eps,
-                alpha=recipe.alpha,
-                steps=recipe.steps,
-                norm=recipe.norm,
-                random_start=True,
-                seed=batch_seed,
-                clip=clip,
-            )
-            if adversarial
-            else x
+    x_adv = x
+    if recipe.method != "standard" and recipe.eps > 0:
+        budget = dict(
+            eps=recipe.eps,
+            alpha=recipe.alpha,
+            steps=recipe.steps,
+            norm=recipe.norm,
+            seed=batch_seed,
+            clip=clip,
         )
+        if recipe.method == "madry":
+            x_adv = pgd(model, x, y, random_start=True, **budget)
+        else:
+            x_adv = trades_inner_max(model, x, **budget)
+    if recipe.method == "madry":
         with torch.no_grad(), eval_mode(model):
             n_clean = int(correct(model(x), y).sum())
         logits_adv = model(x_adv)
         loss = per_sample_loss(logits_adv, y, "ce").mean()
         n_rob = int(correct(logits_adv.detach(), y).sum())
     elif recipe.method == "trades":
-        x_adv = (
-            trades_inner_max(
-                model,
-                x,
-                eps=recipe.eps,
-                alpha=recipe.alpha,
-                steps=recipe.steps,
-                norm=recipe.norm,
-                seed=batch_seed,
-                clip=clip,
-            )
-            if adversarial
-            else x
-        )
-        logits = model(x)
+        logits = model(x)  # train mode; the KL target softmax f(x) is not detached
         logits_adv = model(x_adv)
         loss = (
             per_sample_loss(logits, y, "ce").mean()
