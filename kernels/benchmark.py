@@ -64,8 +64,10 @@ def _times(fn: Callable[[], object], reps: int):
 def _interleaved(rows: dict, reps: int, rounds: int) -> dict:
     """Time every row ``reps`` calls per round for ``rounds`` rounds, rows interleaved, so
     that load from other processes hits every row alike. Rows marked ``pool`` (they wake
-    Numba's parallel pool) are followed by a pause, so that pool workers still spinning
-    after them do not slow the next row (torch's pool; see the thread-pool section)."""
+    torch's OpenMP pool or Numba's parallel pool) are followed by a pause, so that pool
+    workers still spinning after them do not slow the next row (measured: without the
+    pause, the 1-thread stream kernel timed right after the torch rows took ~12 ms at 16M
+    instead of ~8 ms)."""
     samples: dict[str, list] = {k: [] for k in rows}
     for r in rows.values():  # warm-up (compilation, caches)
         for _ in range(2):
@@ -74,7 +76,7 @@ def _interleaved(rows: dict, reps: int, rounds: int) -> dict:
         for name, r in rows.items():
             samples[name].append(_times(r["fn"], reps))
             if r.get("pool"):
-                time.sleep(0.02)
+                time.sleep(0.05)
     return {k: np.concatenate(v) for k, v in samples.items()}
 
 
@@ -342,12 +344,14 @@ def main(argv: list[str]) -> int:
                     )
                 }
                 rows["torch eager (torchattacks)"] = {
-                    "fn": lambda tx0=tx0, tg=tg, f=eager, a=alpha, e=eps: f(tx0, tx0, tg, a, e)
+                    "fn": lambda tx0=tx0, tg=tg, f=eager, a=alpha, e=eps: f(tx0, tx0, tg, a, e),
+                    "pool": True,
                 }
                 rows["torch eager, in place"] = {
                     "fn": lambda tx2=tx2, tx0=tx0, tg=tg, f=inplace, a=alpha, e=eps: f(
                         tx2, tx0, tg, a, e
-                    )
+                    ),
+                    "pool": True,
                 }
                 if not args.no_compile:
                     try:
@@ -360,6 +364,7 @@ def main(argv: list[str]) -> int:
                                 tx0, tx0, tg, a, e
                             ),
                             "note": f"compiled in {ctime:.0f} s",
+                            "pool": True,
                         }
                     except Exception as exc:  # report, do not fail the benchmark
                         msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
