@@ -446,3 +446,12 @@ def test_one_step_equals_reference_loss(digits, method):
     if method == "trades":  # the test can tell a detached KL target apart
         other = reference(detach_target=True)
         assert max(float((got[k] - other[k]).detach().abs().max()) for k in got) > 1e-4
+
+
+def test_non_finite_loss_raises_before_the_step(digits):
+    """A huge learning rate blows the loss up: fit raises FloatingPointError and the model
+    keeps the finite weights of its last step (no NaN written into the caller's model)."""
+    net = small_net()
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        train.fit(net, digits, method="standard", epochs=3, lr=1e30, batch_size=50, progress=False)
+    assert all(torch.isfinite(p).all() for p in net.parameters())

@@ -588,12 +588,12 @@ def _train_step(
         loss = per_sample_loss(logits, y, "ce").mean()
         n_clean = int(correct(logits.detach(), y).sum())
         n_rob = 0
+    value = float(loss.detach())
+    if not math.isfinite(value):  # before the step: the model keeps its last finite weights
+        raise FloatingPointError(f"training loss became {value}; lower the learning rate")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    value = float(loss.detach())
-    if not math.isfinite(value):
-        raise FloatingPointError(f"training loss became {value}; lower the learning rate")
     return value, n_clean, n_rob
 
 
