@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -72,6 +74,23 @@ def test_trades_small_cnn_init_and_dropout():
     net = nets.build("trades_small_cnn", seed=1)
     assert torch.count_nonzero(net[-1].weight) == 0 and torch.count_nonzero(net[-1].bias) == 0
     assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in net.modules())
+    # the reference (TRADES models/small_cnn.py): Kaiming-normal convolutions (std
+    # sqrt(2 / fan_in)) with zero biases; fc1, fc2 keep nn.Linear's default
+    # U(−1/sqrt(fan_in), 1/sqrt(fan_in)) biases
+    from scipy import stats
+
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    dense = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(convs) == 4 and len(dense) == 3
+    for c in convs:
+        assert torch.count_nonzero(c.bias) == 0
+        fan_in = c.weight[0].numel()
+        w = c.weight.detach().double().flatten().numpy()
+        assert stats.kstest(w, stats.norm(scale=math.sqrt(2 / fan_in)).cdf).pvalue > 1e-4
+    for fc in dense[:2]:
+        bound = 1 / math.sqrt(fc.in_features)
+        b = fc.bias.detach().double().numpy()
+        assert stats.kstest(b, stats.uniform(-bound, 2 * bound).cdf).pvalue > 1e-4
 
 
 def test_seeded_build_is_reproducible_and_leaves_global_rng():

@@ -5,8 +5,9 @@
   max-pool 2, conv 5×5×64 (same), ReLU, max-pool 2, dense 1024, ReLU, dense k.
 - ``trades_small_cnn`` (Zhang et al., TRADES ``SmallCNN``): conv 3×3×32, conv 3×3×32,
   max-pool 2, conv 3×3×64, conv 3×3×64, max-pool 2 (ReLU, valid padding), dense 200,
-  ReLU, dropout 0.5, dense 200, ReLU, dense k; Kaiming-normal convolutions, zero biases
-  and a zero last layer, as in the reference.
+  ReLU, dropout 0.5, dense 200, ReLU, dense k; Kaiming-normal convolutions with zero
+  biases, PyTorch's default for the hidden dense layers, and a zero last layer, as in the
+  reference.
 - ``collins_fc`` (Collins et al. §5): flatten, dense 1024, ReLU, dense 1024, ReLU, dense k.
 - ``kim_mnist`` (Kim et al. App. A.2, MNIST/FMNIST): conv 5×5×64, ReLU, conv 5×5×32,
   ReLU, max-pool 2, dense 1024, ReLU, dense k.
@@ -96,13 +97,12 @@ def _mlp(hidden: Sequence[int], shape: tuple[int, ...], k: int) -> nn.Sequential
 
 
 def _trades_init(net: nn.Sequential) -> None:
-    # TRADES SmallCNN: Kaiming-normal convolutions with zero bias, zero dense biases, and a
-    # zero last layer (so the initial input gradient is exactly zero).
+    # TRADES SmallCNN (models/small_cnn.py): Kaiming-normal convolutions with zero bias, a
+    # zero last layer (so the initial input gradient is exactly zero); the hidden dense
+    # layers keep PyTorch's default initialisation, biases included.
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
             nn.init.zeros_(m.bias)
     last = net[-1]
     nn.init.zeros_(last.weight)
