@@ -253,3 +253,16 @@ def test_pixel_range_not_representable_in_float32(pixel_range):
             seed=0,
         )
         assert float(xa.min()) >= lo32 and float(xa.max()) <= hi32
+
+
+def test_idx_images_outside_0_255_are_refused(tmp_path):
+    """An int16 IDX image file with a value 300 (or −1) cannot be MNIST pixels: a clear
+    error naming the file, not silently clipped (nor pixels outside the stated range)."""
+    for bad in (300, -1):
+        folder = tmp_path / str(bad)
+        write_idx_folder(folder, gz=False)
+        x = np.zeros((20, 28, 28), np.int16)
+        x[3, 4, 5] = bad
+        (folder / IDX_STEMS["test_x"]).write_bytes(idx_bytes(x, code=0x0B))
+        with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: pixel values in"):
+            data.load(str(folder))

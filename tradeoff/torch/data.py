@@ -253,6 +253,11 @@ def _load_idx_arrays(name: str, root: str | os.PathLike | None):
                 f"{_idx_file(folder, stem)}: expected {want_ndim} dimension(s), "
                 f"got shape {arr.shape}"
             )
+        if key.endswith("_x") and arr.size and not (0 <= arr.min() and arr.max() <= 255):
+            raise ValueError(
+                f"{_idx_file(folder, stem)}: pixel values in [{arr.min()}, {arr.max()}], "
+                "expected MNIST-format images in [0, 255]"
+            )
         arrays.append(arr)
     tx, ty, sx, sy = arrays
     for x, y, which in ((tx, ty, "train"), (sx, sy, "t10k")):
@@ -273,6 +278,30 @@ def _load_digits():
     n_test = len(y) // 4
     te, tr = perm[:n_test], perm[n_test:]
     return x[tr], y[tr], x[te], y[te], 16.0
+
+
+def _scale(x: np.ndarray, scale: float, lo: float, hi: float) -> np.ndarray:
+    """``lo + (hi − lo)·x/scale`` in float64, clipped to [lo, hi], rounded once to float32.
+
+    Rounding is monotone, so every pixel lies in ``[float32(lo), float32(hi)]``: the range
+    the attacks accept for ``clip=(lo, hi)`` (``float32(0.1) > 0.1``). Integer images go
+    through a table of their levels (256 for uint8): no float64 copy of the whole set.
+    """
+
+    def f(v: np.ndarray) -> np.ndarray:  # the clip only removes float64 rounding (1 ulp)
+        return np.clip(lo + (hi - lo) * (v.astype(np.float64) / scale), lo, hi).astype(np.float32)
+
+    if not x.size:
+        return x.astype(np.float32)
+    first, last = x.min(), x.max()
+    if not (0 <= first and last <= scale):  # also catches NaN
+        raise ValueError(f"image values must lie in [0, {scale:g}], got [{first}, {last}]")
+    if x.dtype.kind in "iu":
+        first, last = int(first), int(last)
+        if last - first <= 1 << 16:
+            table = f(np.arange(first, last + 1))
+            return table[x.astype(np.int64) - first if first else x]
+    return f(x)
 
 
 def _parse_pair(binary: object) -> tuple[int, int] | None:
@@ -371,10 +400,7 @@ def load(
         te_idx = te_idx[: check_int("test_subset", test_subset, low=1)]
 
     def to_split(x: np.ndarray, y: np.ndarray) -> Split:
-        # scaled in float64 and rounded once to float32 (monotone): every pixel lies in
-        # [float32(lo), float32(hi)], the range the attacks accept for clip=(lo, hi)
-        scaled = np.clip(lo + (hi - lo) * (x.astype(np.float64) / scale), lo, hi)
-        xs = torch.from_numpy(scaled.astype(np.float32))
+        xs = torch.from_numpy(_scale(x, scale, lo, hi))
         ys = torch.from_numpy(np.ascontiguousarray(y))
         return Split(xs.contiguous(), ys)
 
