@@ -378,6 +378,14 @@ def test_cli_missing_dataset(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TRADEOFF_DATA", str(tmp_path))
     assert cli.main(["--data", "mnist", "--quiet"]) == 2
     assert "TRADEOFF_DATA" in capsys.readouterr().err
+    # a class the dataset does not have, a corrupt file: one error line, exit status 2
+    assert cli.main(["--data", "digits", "--binary", "5,11", "--quiet"]) == 2
+    assert "binary class 11" in capsys.readouterr().err
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08")
+    for stem in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / stem).write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x00")
+    assert cli.main(["--data", "mnist", "--quiet"]) == 2
+    assert "too short for an IDX header" in capsys.readouterr().err
     assert Path(tmp_path).exists()
 
 

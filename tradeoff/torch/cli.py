@@ -139,7 +139,7 @@ def main(argv: list[str]) -> int:
             pixel_range=args.pixel_range,
             seed=args.seed,
         )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError, TypeError) as exc:  # missing, corrupt, bad options
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(data.describe())
