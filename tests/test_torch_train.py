@@ -463,3 +463,28 @@ def test_non_finite_loss_raises_before_the_step(digits):
     with pytest.raises(FloatingPointError, match="learning rate"):
         train.fit(net, digits, method="standard", epochs=3, lr=1e30, batch_size=50, progress=False)
     assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_monotonicity_checks_fire(digits, trained):
+    """Attacks that get weaker as ε grows (radius 0.1 − ε up to ε = 0.1) or as steps grow
+    (40 // steps steps) must trip the ε = 0 and ε/2 checks, resp. the steps/4 check."""
+    std, _, _ = trained
+
+    class BackwardsInEps(attacks.PGD):
+        def __call__(self, model, x, y):
+            eps = round(0.1 - self.eps, 12) if self.eps <= 0.1 else self.eps
+            return attacks.PGD.__call__(self.replace(eps=eps), model, x, y)
+
+    class BackwardsInSteps(attacks.PGD):
+        def __call__(self, model, x, y):
+            steps = max(1, 40 // self.steps) if self.steps <= 40 else self.steps
+            return attacks.PGD.__call__(self.replace(steps=steps), model, x, y)
+
+    kw = dict(eps=0.1, alpha=0.02, steps=20, seed=0)
+    r = train.evaluate(std, digits, attack=BackwardsInEps(**kw), check_samples=128, warn=False)
+    text = " ".join(r.warnings)
+    assert "at eps=0" in text and "not monotone in eps" in text
+    assert "more steps" not in text
+    with pytest.warns(train.GradientMaskingWarning, match="more steps made the attack weaker"):
+        r = train.evaluate(std, digits, attack=BackwardsInSteps(**kw), check_samples=128)
+    assert "at eps=0" not in " ".join(r.warnings)
