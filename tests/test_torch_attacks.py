@@ -386,14 +386,15 @@ _TINY = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3)
     steps=st.integers(0, 3),
     norm=st.sampled_from(["linf", "l2"]),
     restarts=st.integers(1, 2),
-    clip=st.sampled_from([(0.0, 1.0), (-1.0, 1.0)]),
+    clip=st.sampled_from([(0.0, 1.0), (-1.0, 1.0), (-0.1, 0.7), (0.0, 0.1)]),
     random_start=st.booleans(),
     seed=st.integers(0, 2**31),
 )
 def test_pgd_invariants_property(eps, alpha, steps, norm, restarts, clip, random_start, seed):
     gen = torch.Generator().manual_seed(seed)
-    lo, hi = clip
-    x = lo + (hi - lo) * torch.rand(6, 3, 2, 2, generator=gen)
+    # bounds as float32 holds them (float32(0.1) > 0.1): the box a float32 batch can be in
+    lo, hi = (float(torch.tensor(c, dtype=torch.float32)) for c in clip)
+    x = (lo + (hi - lo) * torch.rand(6, 3, 2, 2, generator=gen)).clamp(lo, hi)
     y = torch.randint(0, 3, (6,), generator=gen)
     xa = attacks.pgd(
         _TINY,
