@@ -41,6 +41,13 @@ def small_net(seed=0):
     )
 
 
+# Adam on the digits MLP (8 epochs) and SGD with momentum on small_net (short runs):
+# the settings the tests below share; each test adds method, epochs and attack.
+ADAM = dict(optimizer="adam", lr=3e-3, batch_size=64, progress=False)
+SGD = dict(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=50, progress=False)
+SGD_ATTACK = dict(eps=0.1, alpha=0.03, steps=3)
+
+
 def weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -57,30 +64,9 @@ def plain_accuracy(model, split):
 @pytest.fixture(scope="module")
 def trained(digits):
     std = nets.build("toy_mlp", input_shape=(1, 8, 8), seed=0)
-    train.fit(
-        std,
-        digits,
-        method="standard",
-        epochs=8,
-        optimizer="adam",
-        lr=3e-3,
-        batch_size=64,
-        progress=False,
-    )
+    train.fit(std, digits, method="standard", epochs=8, **ADAM)
     rob = nets.build("toy_mlp", input_shape=(1, 8, 8), seed=0)
-    res = train.fit(
-        rob,
-        digits,
-        method="madry",
-        epochs=8,
-        optimizer="adam",
-        lr=3e-3,
-        batch_size=64,
-        eps=0.1,
-        alpha=0.025,
-        steps=7,
-        progress=False,
-    )
+    res = train.fit(rob, digits, method="madry", epochs=8, eps=0.1, alpha=0.025, steps=7, **ADAM)
     return std.eval(), rob.eval(), res
 
 
@@ -109,18 +95,7 @@ def test_trades_training_runs_and_beats_standard_robustness(digits, trained):
     std, _, _ = trained
     m = nets.build("toy_mlp", input_shape=(1, 8, 8), seed=0)
     res = train.fit(
-        m,
-        digits,
-        method="trades",
-        epochs=8,
-        optimizer="adam",
-        lr=3e-3,
-        batch_size=64,
-        eps=0.1,
-        alpha=0.025,
-        steps=5,
-        beta=3.0,
-        progress=False,
+        m, digits, method="trades", epochs=8, eps=0.1, alpha=0.025, steps=5, beta=3.0, **ADAM
     )
     assert res.history[-1]["robust_acc"] is not None
     atk = attacks.PGD(eps=0.1, alpha=0.01, steps=20, seed=0)
@@ -149,18 +124,7 @@ def test_gradient_masking_is_flagged(digits, trained):
 
 
 def test_seeded_fit_is_reproducible(digits):
-    kw = dict(
-        method="madry",
-        epochs=1,
-        optimizer="sgd",
-        lr=0.05,
-        momentum=0.9,
-        batch_size=50,
-        eps=0.1,
-        alpha=0.03,
-        steps=3,
-        progress=False,
-    )
+    kw = dict(method="madry", epochs=1, **SGD, **SGD_ATTACK)
     a, b, c = small_net(), small_net(), small_net()
     state = torch.get_rng_state()
     train.fit(a, digits, seed=5, **kw)
@@ -177,20 +141,7 @@ class Killed(Exception):
 
 @pytest.mark.parametrize("method", ["madry", "trades"])
 def test_resume_after_crash_mid_epoch_gives_identical_weights(digits, tmp_path, method):
-    kw = dict(
-        method=method,
-        epochs=3,
-        optimizer="sgd",
-        lr=0.05,
-        momentum=0.9,
-        batch_size=50,
-        eps=0.1,
-        alpha=0.03,
-        steps=3,
-        milestones=(2,),
-        seed=3,
-        progress=False,
-    )
+    kw = dict(method=method, epochs=3, milestones=(2,), seed=3, **SGD, **SGD_ATTACK)
     ref = small_net()
     full = train.fit(ref, digits, **kw)
 
