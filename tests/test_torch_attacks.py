@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -355,6 +356,15 @@ def test_bad_arguments(mlp, digits):
         attacks.pgd(mlp, x, y, eps=0.1, alpha=0.1, steps=1, seed="a")
     with pytest.raises(ValueError, match="alpha"):
         attacks.PGD(eps=0.1, alpha=-1.0, steps=3)
+    with pytest.raises(TypeError, match="x must be a float32 or float64 tensor"):
+        half = nets.build("toy_mlp", input_shape=(1, 8, 8), num_classes=10, seed=0).half()
+        attacks.pgd(half, x.half(), y, eps=0.1, alpha=0.1, steps=1)
+    with pytest.raises(TypeError, match="steps must be an integer"):
+        attacks.pgd(mlp, x, y, eps=0.1, alpha=0.1, steps=1.5)
+    with warnings.catch_warnings():  # an input that requires grad: no autograd warning
+        warnings.simplefilter("error")
+        xa = attacks.pgd(mlp, x.clone().requires_grad_(True), y, eps=0.1, alpha=0.1, steps=1)
+    assert not xa.requires_grad
     # a different pixel range is fine when stated
     xa = attacks.pgd(mlp, x * 2 - 1, y, eps=0.2, alpha=0.1, steps=2, clip=(-1.0, 1.0), seed=0)
     assert float(xa.min()) >= -1.0 and float((xa - (x * 2 - 1)).abs().max()) <= 0.2 + 1e-6

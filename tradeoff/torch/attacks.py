@@ -168,8 +168,12 @@ def _check_clip(clip: object) -> tuple[float, float]:
 def _check_input(x: object, lo: float, hi: float, name: str = "x") -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dtype not in (torch.float32, torch.float64):  # the kernels' dtypes
+        raise TypeError(
+            f"{name} must be a float32 or float64 tensor, got dtype {x.dtype} "
+            "(for a half-precision model, attack a float32 copy: model.float(), x.float())"
+        )
+    x = x.detach()
     if x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty batch (n, ...), got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():
@@ -184,7 +188,7 @@ def _check_input(x: object, lo: float, hi: float, name: str = "x") -> torch.Tens
             f"{name} has values in [{xmin:.9g}, {xmax:.9g}], outside clip=({lo:g}, {hi:g}); "
             "pass the data's pixel range as clip="
         )
-    return x.detach().contiguous()
+    return x.contiguous()
 
 
 def _check_model_matches(model: object, x: torch.Tensor, name: str = "x") -> None:
