@@ -439,3 +439,17 @@ def test_monotonicity_checks_fire(digits, trained):
     with pytest.warns(train.GradientMaskingWarning, match="more steps made the attack weaker"):
         r = train.evaluate(std, digits, attack=BackwardsInSteps(**kw), check_samples=128)
     assert "at eps=0" not in " ".join(r.warnings)
+
+
+def test_evaluate_parameter_free_model(digits):
+    """A model without parameters (a fixed classifier) evaluates on the CPU; accuracy
+    recomputed here."""
+
+    class Fixed(nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :10]  # "class" = brightest of the first ten pixels
+
+    want = float((digits.test.x.flatten(1)[:, :10].argmax(1) == digits.test.y).float().mean())
+    assert train.evaluate(Fixed(), digits).clean_acc == want
+    with pytest.raises(TypeError, match=r"model must be an nn\.Module"):
+        train.evaluate(lambda x: x, digits)

@@ -8,7 +8,9 @@
   train);
 * ``"trades"``: ``mean CE(f(x), y) + β · mean KL(f(x) ‖ f(x'))`` with ``x'`` from
   :func:`~tradeoff.torch.attacks.trades_inner_max` (Zhang et al. 2019, Eq. (5) and
-  Algorithm 1; the KL target is not detached, as in the reference ``trades.py``).
+  Algorithm 1; the KL target is not detached and both forwards run in train mode, as in
+  the reference ``trades.py``, which runs the clean forward twice — same loss and
+  gradient; here BatchNorm's running statistics see the clean batch once, not twice).
 
 The papers' optimiser settings are in :data:`PRESETS` (``fit(..., preset="madry_mnist")``);
 explicit keyword arguments override a preset.
@@ -671,7 +673,10 @@ def evaluate(
     """
     s, rng = _split_of(data, split)
     batch_size = check_int("batch_size", batch_size, low=1)
-    device = next(model.parameters()).device
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    first = next(iter((*model.parameters(), *model.buffers())), None)
+    device = first.device if first is not None else torch.device("cpu")
     if isinstance(attack, PGD) and rng is not None and tuple(attack.clip) != tuple(rng):
         raise ValueError(
             f"attack.clip={attack.clip} differs from the data's pixel range {rng}; "
