@@ -243,8 +243,14 @@ def test_checkpoint_is_weights_only_and_checked(digits, tmp_path):
 
     evil = tmp_path / "evil.pt"
     torch.save({"format": train.CHECKPOINT_FORMAT, "x": Evil()}, evil)
-    with pytest.raises(Exception, match=r"(?i)weights_only|unsupported|global"):
+    with pytest.raises(ValueError, match=r"(?i)weights_only|unsupported|global"):
         train.load_checkpoint(evil)
+    raw = ckpt.read_bytes()
+    for cut in (0, len(raw) // 2):  # empty or truncated: an error naming the file
+        bad = tmp_path / f"cut{cut}.pt"
+        bad.write_bytes(raw[:cut])
+        with pytest.raises(ValueError, match=rf"{bad.name}: not a readable checkpoint"):
+            train.load_checkpoint(bad)
     # resuming with more epochs continues the same run
     res = train.fit(
         small_net(),
