@@ -508,6 +508,12 @@ def test_bad_labels(mlp, digits, binary_linear):
     xb = d.test.x[:4]
     with pytest.raises(ValueError, match=r"labels y in \{-1, \+1\}"):
         attacks.pgd(model, xb, torch.tensor([0.0, 1.0, 0.0, 1.0]), **kw)
+    # integer labels of any width give the same attack as int64 ones (ce and cw)
+    for loss in ("ce", "cw"):
+        ref = attacks.pgd(mlp, x, y, seed=0, loss=loss, restarts=2, **kw)
+        for dt in (torch.int32, torch.int16, torch.uint8):
+            got = attacks.pgd(mlp, x, y.to(dt), seed=0, loss=loss, restarts=2, **kw)
+            torch.testing.assert_close(got, ref, atol=0, rtol=0)
     # (n, 1) labels are accepted and equal (n,) ones
     a = attacks.pgd(mlp, x, y.view(4, 1), seed=0, **kw)
     torch.testing.assert_close(a, attacks.pgd(mlp, x, y, seed=0, **kw), atol=0, rtol=0)

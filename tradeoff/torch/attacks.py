@@ -120,6 +120,7 @@ def per_sample_loss(
         raise TypeError(
             f"y must hold integer class indices for {logits.shape[1]} classes, got dtype {y.dtype}"
         )
+    y = y.long()  # int32/int16/uint8 class indices: cross_entropy and gather need int64
     if loss == "ce":
         return F.cross_entropy(logits, y, reduction="none")
     z_y = logits.gather(1, y.view(-1, 1)).squeeze(1)
