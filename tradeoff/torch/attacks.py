@@ -351,7 +351,8 @@ def fgsm(
     targeted: bool = False,
     clip: tuple[float, float] = (0.0, 1.0),
 ) -> torch.Tensor:
-    """Fast gradient sign method (Goodfellow et al. 2015): one step of size ε from ``x``.
+    """Fast gradient sign method (Goodfellow et al. 2015): one step of size ε from ``x``
+    (ε in pixel units of ``clip``, like :func:`pgd`).
 
     ``norm="l2"`` gives the fast gradient method ``x + ε·g/‖g‖``. Same as
     ``pgd(..., alpha=eps, steps=1, random_start=False)``; Collins et al. train with it.
@@ -420,6 +421,9 @@ def trades_inner_max(
       with learning rate ``2ε/K`` and ignores the step size argument (pass
       ``alpha=2*eps/steps`` to match), and replaces a zero gradient by a random
       direction where here a zero gradient gives a zero step.
+
+    ε and α are in pixel units of ``clip`` (TRADES MNIST: ε = 0.1 or 0.3, α = 0.01; CIFAR-10:
+    ε = 0.031, α = 0.007, in [0, 1] units).
 
     ``loss(logits_adv, logits_nat) -> (n,)`` replaces the KL (e.g. the hinge
     ``max(0, 1 − f(x')·f(x)/λ)`` of the binary variant of Table 3).
