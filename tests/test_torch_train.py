@@ -459,3 +459,22 @@ def test_evaluate_parameter_free_model(digits):
     assert train.evaluate(Fixed(), digits).clean_acc == want
     with pytest.raises(TypeError, match=r"model must be an nn\.Module"):
         train.evaluate(lambda x: x, digits)
+
+
+def test_float64_model_trains_and_evaluates(digits):
+    """fit / evaluate cast the float32 batches to the model's dtype; the clean accuracy is
+    recomputed here in float64, and the float64 run tracks the float32 one."""
+    d = data.load("digits", val_size=100, seed=0, pixel_range=(0.0, 0.1))  # not exact in f32
+    kw = dict(method="madry", epochs=1, eps=0.01, alpha=0.003, steps=3, seed=2, **SGD)
+    kw["lr"] = 0.5  # pixels 10x smaller than in [0, 1]
+    m32, m64 = small_net(), small_net().double()
+    train.fit(m32, d, **kw)
+    train.fit(m64, d, **kw)
+    assert all(p.dtype == torch.float64 for p in m64.parameters())
+    for p32, p64 in zip(m32.parameters(), m64.parameters()):
+        torch.testing.assert_close(p64.float(), p32, atol=1e-3, rtol=1e-3)
+    atk = attacks.PGD(eps=0.01, alpha=0.003, steps=5, clip=(0.0, 0.1))
+    r = train.evaluate(m64, d, attack=atk, checks=False)
+    with torch.no_grad():
+        want = float((m64.eval()(d.test.x.double()).argmax(1) == d.test.y).float().mean())
+    assert r.clean_acc == want and r.robust_acc <= r.clean_acc

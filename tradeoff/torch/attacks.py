@@ -180,10 +180,11 @@ def _check_input(x: object, lo: float, hi: float, name: str = "x") -> torch.Tens
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf")
     xmin, xmax = float(x.min()), float(x.max())
-    # the bounds as x's dtype holds them: float32 pixels scaled to (0, 0.1) reach
-    # float32(0.1) = 0.10000000149 > 0.1, and the kernels' clip rounds the same way
-    lo_x = float(torch.tensor(lo, dtype=x.dtype))
-    hi_x = float(torch.tensor(hi, dtype=x.dtype))
+    # the bounds as float32 holds them are accepted too: pixels scaled to (0, 0.1) and
+    # stored in float32 reach float32(0.1) = 0.10000000149 > 0.1 (also after a cast to
+    # float64); the kernels' clip rounds the same way
+    lo_x = min(lo, float(torch.tensor(lo, dtype=torch.float32)))
+    hi_x = max(hi, float(torch.tensor(hi, dtype=torch.float32)))
     if xmin < lo_x or xmax > hi_x:
         raise ValueError(
             f"{name} has values in [{xmin:.9g}, {xmax:.9g}], outside clip=({lo:g}, {hi:g}); "

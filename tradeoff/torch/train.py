@@ -302,6 +302,17 @@ def _set_rng_state(state: dict, data_gen: torch.Generator, device: torch.device)
 # --------------------------------------------------------------------------- fit
 
 
+def _placement(model: nn.Module) -> tuple[torch.device, torch.dtype | None]:
+    """Device and floating dtype of the model's first floating parameter or buffer: the
+    batches are moved and cast to them (a float64 model trains on float64 pixels)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return t.device, t.dtype
+    return torch.device("cpu"), None
+
+
 def _resolve(preset: str | None, method: str, overrides: dict) -> Recipe:
     if preset is not None:
         check_choice("preset", preset, tuple(PRESETS))
@@ -415,10 +426,10 @@ def fit(
     else:
         raise TypeError(f"data must be a Data or Split, got {type(data).__name__}")
     clip = (float(clip[0]), float(clip[1]))
+    device, dtype = _placement(model)
     params = list(model.parameters())
     if not params:
         raise ValueError("model has no parameters to train")
-    device = params[0].device
     n = len(train)
     bs = recipe.batch_size
     batches = math.ceil(n / bs)
@@ -498,7 +509,7 @@ def fit(
                 t_epoch = time.perf_counter()
                 for b in range(start_batch, batches):
                     idx = perm[b * bs : (b + 1) * bs]
-                    x = train.x[idx].to(device, non_blocking=True)
+                    x = train.x[idx].to(device=device, dtype=dtype, non_blocking=True)
                     y = train.y[idx].to(device, non_blocking=True)
                     loss, n_clean, n_rob = _train_step(
                         model, opt, x, y, recipe, clip, _batch_seed(seed, epoch, b)
@@ -537,7 +548,7 @@ def fit(
                     "lr": opt.param_groups[0]["lr"],
                 }
                 if val is not None:
-                    row["val_clean_acc"] = _clean_accuracy(model, val, device)
+                    row["val_clean_acc"] = _clean_accuracy(model, val)
                 history.append(row)
                 rob = "" if row["robust_acc"] is None else f" rob {row['robust_acc']:.3f}"
                 v = f" val {row['val_clean_acc']:.3f}" if val is not None else ""
@@ -627,19 +638,21 @@ def _split_of(data: Data | Split, split: str) -> tuple[Split, tuple[float, float
     return s, data.pixel_range
 
 
-def _clean_accuracy(model: nn.Module, split: Split, device, batch_size: int = 1024) -> float:
+def _clean_accuracy(model: nn.Module, split: Split, batch_size: int = 1024) -> float:
     hits = 0
+    device, dtype = _placement(model)
     with torch.no_grad(), eval_mode(model):
         for i in range(0, len(split), batch_size):
-            x = split.x[i : i + batch_size].to(device)
+            x = split.x[i : i + batch_size].to(device=device, dtype=dtype)
             hits += int(correct(model(x), split.y[i : i + batch_size].to(device)).sum())
     return hits / max(len(split), 1)
 
 
-def _per_sample(model, split: Split, attack, device, batch_size: int):
+def _per_sample(model, split: Split, attack, batch_size: int):
     clean, robust = [], []
+    device, dtype = _placement(model)
     for i in range(0, len(split), batch_size):
-        x = split.x[i : i + batch_size].to(device)
+        x = split.x[i : i + batch_size].to(device=device, dtype=dtype)
         y = split.y[i : i + batch_size].to(device)
         with torch.no_grad(), eval_mode(model):
             clean.append(correct(model(x), y).cpu())
@@ -686,16 +699,13 @@ def evaluate(
     """
     s, rng = _split_of(data, split)
     batch_size = check_int("batch_size", batch_size, low=1)
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    first = next(iter((*model.parameters(), *model.buffers())), None)
-    device = first.device if first is not None else torch.device("cpu")
+    _placement(model)  # an nn.Module (TypeError otherwise)
     if isinstance(attack, PGD) and rng is not None and tuple(attack.clip) != tuple(rng):
         raise ValueError(
             f"attack.clip={attack.clip} differs from the data's pixel range {rng}; "
             "build the attack with clip=data.pixel_range"
         )
-    clean, robust = _per_sample(model, s, attack, device, batch_size)
+    clean, robust = _per_sample(model, s, attack, batch_size)
     n = len(s)
     result_checks: dict = {}
     problems: list[str] = []
@@ -707,7 +717,7 @@ def evaluate(
         clean_m = float(clean[:m].float().mean())
 
         def run(a: PGD) -> tuple[float, torch.Tensor]:
-            _, r = _per_sample(model, sub, a, device, batch_size)
+            _, r = _per_sample(model, sub, a, batch_size)
             return float(r.float().mean()), r
 
         acc0, r0 = run(attack.replace(eps=0.0))
