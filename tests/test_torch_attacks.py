@@ -517,3 +517,15 @@ def test_bad_labels(mlp, digits, binary_linear):
     # (n, 1) labels are accepted and equal (n,) ones
     a = attacks.pgd(mlp, x, y.view(4, 1), seed=0, **kw)
     torch.testing.assert_close(a, attacks.pgd(mlp, x, y, seed=0, **kw), atol=0, rtol=0)
+
+
+def test_restarts_without_random_start_run_once(mlp, digits):
+    """Restarts from x itself are identical: one run, the same result as restarts=1."""
+    x, y = digits.test.x[:32], digits.test.y[:32]
+    calls = []
+    counted = ModeProbe(mlp)
+    counted.register_forward_hook(lambda *a: calls.append(1))
+    kw = dict(eps=0.1, alpha=0.02, steps=4, random_start=False)
+    many = attacks.pgd(counted, x, y, restarts=5, **kw)
+    assert len(calls) == 4  # one forward per step, no restarts, no selection pass
+    torch.testing.assert_close(many, attacks.pgd(mlp, x, y, restarts=1, **kw), atol=0, rtol=0)

@@ -289,7 +289,8 @@ def pgd(
     random_start:
         start uniformly in the ball (clipped to ``clip``) instead of at ``x``.
     restarts:
-        independent random starts; per sample the worst result is kept.
+        independent random starts; per sample the worst result is kept (without a random
+        start every run is the same, so one is run).
     loss:
         ``"ce"``, ``"cw"`` or a callable ``(logits, y) -> (n,)`` per-sample losses.
     targeted:
@@ -316,6 +317,8 @@ def pgd(
 
     best = best_hit = best_obj = None
     with eval_mode(model):
+        if not random_start:
+            restarts = 1  # every restart would start at x and give the same result
         for _ in range(restarts):
             if random_start:
                 xa = _start(x0, eps, norm, lo, hi, int(rng.integers(0, 2**62)))
