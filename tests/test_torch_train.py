@@ -478,3 +478,16 @@ def test_float64_model_trains_and_evaluates(digits):
     with torch.no_grad():
         want = float((m64.eval()(d.test.x.double()).argmax(1) == d.test.y).float().mean())
     assert r.clean_acc == want and r.robust_acc <= r.clean_acc
+
+
+def test_cli_negative_pixel_range(tmp_path):
+    """``--pixel-range -1,1`` (Kim et al.'s range, as the help text writes it) parses."""
+    from tradeoff.torch import cli
+
+    out = tmp_path / "k.json"
+    argv = ["--data", "digits", "--net", "toy_mlp", "--method", "standard", "--epochs", "1"]
+    argv += ["--pixel-range", "-1,1", "--quiet", "--json", str(out), "--eval-eps", "0"]
+    assert cli.main(argv) == 0
+    import json
+
+    assert json.loads(out.read_text())["config"]["clip"] == [-1.0, 1.0]

@@ -29,6 +29,22 @@ from .attacks import PGD
 from .train import PRESETS, evaluate, fit
 
 
+def _attach_pairs(argv: list[str]) -> list[str]:
+    """``--pixel-range -1,1`` → ``--pixel-range=-1,1``: argparse takes "-1,1" for an option
+    (only plain negative numbers pass as values)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--pixel-range" and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{a}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(a)
+            i += 1
+    return out
+
+
 def _pair(text: str, kind=float) -> tuple:
     parts = text.split(",")
     if len(parts) != 2:
@@ -117,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_attach_pairs(argv))
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
