@@ -23,6 +23,19 @@ settings.register_profile("dev", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tiny torch models on one thread: on a shared 2-core machine torch's
+    OpenMP workers spin-wait against other processes (measured: a digits fit took 3.8 s
+    with 1 thread, 17.6 s with 2 under load). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _cuda_device_present() -> bool:
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         return False

@@ -17,15 +17,7 @@ from torch import nn  # noqa: E402
 
 from tradeoff.torch import attacks, data, nets, train  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models: one thread avoids OpenMP spin-waiting on a shared 2-core machine
-    (measured here: a digits fit took 3.8 s with 1 thread, 17.6 s with 2 under load)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
