@@ -65,13 +65,15 @@ def _family(x: Any) -> str:
     return "?"
 
 
-def _dtype(a: Any, fam: str) -> np.dtype:
+def _dtype(a: Any, fam: str, name: str = "x", allowed: str = "float32 or float64") -> np.dtype:
+    """numpy dtype of ``a``; a torch dtype without a numpy counterpart we support raises a
+    TypeError naming it (e.g. torch.float16), as the numpy path does."""
     if fam.startswith("torch"):
         import torch
 
         table = {torch.float32: np.float32, torch.float64: np.float64, torch.uint8: np.uint8}
         if a.dtype not in table:
-            return np.dtype("O")
+            raise TypeError(f"{name} must have dtype {allowed}, got {a.dtype}")
         return np.dtype(table[a.dtype])
     return np.dtype(a.dtype)
 
@@ -198,7 +200,8 @@ def _torch_to_numpy(name: str, a: Any, fam: str) -> np.ndarray:
             + ("" if not isinstance(a, _TORCH[0]) else f" on {a.device}")
         )
     if a.dtype not in _TORCH[1]:
-        raise TypeError(f"{name} must have dtype float32, float64 (or uint8 for x0), got {a.dtype}")
+        allowed = "float32, float64 or uint8" if name == "x0" else "float32 or float64"
+        raise TypeError(f"{name} must have dtype {allowed}, got {a.dtype}")
     return a.detach().numpy() if a.requires_grad else a.numpy()
 
 
@@ -298,7 +301,9 @@ def _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, *, has_g: bool) -> _Cal
             raise ValueError(f"{name} is on device {_device(a, fam)}, x on {dev}; they must match")
         if tuple(a.shape) != shape:
             raise ValueError(f"{name} must have the shape of x {shape}, got {tuple(a.shape)}")
-        adt = _dtype(a, fam)
+        adt = _dtype(
+            a, fam, name, f"{dtype} (as x) or uint8" if name == "x0" else f"{dtype} (as x)"
+        )
         if name == "x0":
             if adt != dtype and adt != _UINT8:
                 raise TypeError(f"x0 must have dtype {dtype} (as x) or uint8, got {adt}")
@@ -545,7 +550,7 @@ def random_start(x0, eps, norm="linf", lo=0.0, hi=1.0, *, seed=None):
         raise TypeError(
             f"x0 must be a numpy array, a torch tensor or a CuPy array, got {type(x0).__name__}"
         )
-    dt = _dtype(x0, fam)
+    dt = _dtype(x0, fam, "x0", "float32, float64 or uint8")
     if dt not in (*_FLOATS, _UINT8):
         raise TypeError(f"x0 must have dtype float32, float64 or uint8, got {dt}")
     shape = tuple(x0.shape)

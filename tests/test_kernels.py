@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import tradeoff.kernels as K
-from tradeoff.kernels import _threads
+from tradeoff.kernels import _api, _threads
 from tradeoff.kernels import reference as R
 
 CPU_BACKENDS = ["numba-cpu", "reference"]
@@ -311,6 +311,27 @@ def test_torch_cpu_tensors_zero_copy_and_equal_to_numpy():
         K.linf_step(xt.half(), xt.half(), xt.half(), 0.1, 0.1)
     with pytest.raises(ValueError, match="C-contiguous"):
         K.linf_step(xt.transpose(1, 2), xt.transpose(1, 2).clone(), xt.transpose(1, 2), 0.1, 0.1)
+
+
+def test_unsupported_torch_dtypes_are_named():
+    torch = pytest.importorskip("torch")
+    z = torch.zeros(2, 3)
+    for dt in (torch.float16, torch.bfloat16, torch.int32):
+        with pytest.raises(TypeError, match=f"x must have dtype float32 or float64, got {dt}"):
+            K.linf_step(z.to(dt), z, z, 0.1, 0.1)
+        with pytest.raises(TypeError, match=f"x0 must have dtype .*, got {dt}"):
+            K.l2_step(z.clone(), z.to(dt), z, 0.1, 0.1)
+        with pytest.raises(TypeError, match=f"g must have dtype .*, got {dt}"):
+            K.linf_step(z.clone(), z, z.to(dt), 0.1, 0.1)
+        with pytest.raises(
+            TypeError, match=f"x0 must have dtype float32, float64 or uint8, got {dt}"
+        ):
+            K.random_start(z.to(dt), 0.1, seed=0)
+        with pytest.raises(TypeError, match=f"x0 must have dtype .*, got {dt}"):
+            K.linf_step(z, z.to(dt), z.clone(), 0.1, 0.1, backend="reference")
+        # the device path (CUDA tensors) names the dtype the same way
+        with pytest.raises(TypeError, match=f"g must have dtype float32 \\(as x\\), got {dt}"):
+            _api._dtype(z.to(dt), "torch-cuda", "g", "float32 (as x)")
 
 
 def test_import_does_not_import_torch_or_cupy():
