@@ -68,7 +68,7 @@ def _family(x: Any) -> str:
 def _dtype(a: Any, fam: str, name: str = "x", allowed: str = "float32 or float64") -> np.dtype:
     """numpy dtype of ``a``; a torch dtype without a numpy counterpart we support raises a
     TypeError naming it (e.g. torch.float16), as the numpy path does."""
-    if fam.startswith("torch"):
+    if fam.startswith("torch") and not isinstance(a, np.ndarray):  # CPU tensors arrive as views
         import torch
 
         table = {torch.float32: np.float32, torch.float64: np.float64, torch.uint8: np.uint8}
@@ -404,6 +404,83 @@ def _run_cpu(kind: str, c: _Call) -> None:
         _cpu.l2_s(x, x0, g, p, c.d, _TIGHT[c.dtype])
 
 
+# ----------------------------------------------------------------------------- fast path
+# The per-step call on numpy arrays (torch CPU tensors: their numpy views) with float
+# α, ε, lo, hi, no ``out``, no forced backend: the same checks as _prepare_host, done with
+# fewer Python operations (a 128×784 step is ~15–20 µs of work, the full validation ~3 µs).
+# Anything the fast path does not accept goes through _prepare, which raises the error;
+# so nothing is accepted here that _prepare would reject, and every check runs before the
+# kernel.
+_F32, _F64 = _FLOATS
+_last_p: list = [None, None, None, None, None, None]  # lo, hi, alpha, eps, dtype, packed
+
+
+def _fast_packed(lo: float, hi: float, alpha: float, eps: float, dt: np.dtype) -> np.ndarray:
+    lp = _last_p
+    if lp[0] == lo and lp[1] == hi and lp[2] == alpha and lp[3] == eps and lp[4] is dt:
+        return lp[5]
+    p = np.array([lo, hi, alpha, eps], dtype=dt)
+    p.flags.writeable = False
+    lp[:] = [lo, hi, alpha, eps, dt, p]
+    return p
+
+
+def _fast_ok(x, x0, g, alpha, eps, lo, hi) -> bool:
+    """True when the step may run without _prepare (see above)."""
+    if type(x0) is not np.ndarray or (g is not None and type(g) is not np.ndarray):
+        return False
+    if type(alpha) is not float or type(eps) is not float:
+        return False
+    if type(lo) is not float or type(hi) is not float:
+        return False
+    if not (0.0 <= alpha < _INF and 0.0 <= eps < _INF and lo <= hi and lo == lo and hi == hi):
+        return False
+    dt = x.dtype
+    if dt is not _F32 and dt is not _F64:
+        return False
+    shape = x.shape
+    if not shape or x.size == 0 or x0.shape != shape:
+        return False
+    d0 = x0.dtype
+    if d0 is not dt and d0 is not _UINT8:
+        return False
+    if not (x.flags.c_contiguous and x0.flags.c_contiguous):
+        return False
+    if g is not None:
+        if g.dtype is not dt or g.shape != shape or not g.flags.c_contiguous:
+            return False
+        if np.may_share_memory(x, g):
+            return False
+    return not np.may_share_memory(x, x0)
+
+
+def _fast_run(kind: str, x, x0, g, alpha: float, eps: float, lo: float, hi: float) -> None:
+    """Run the Numba CPU kernel on arrays _fast_ok accepted."""
+    if not _CPU:
+        from . import _cpu as mod
+
+        _CPU.append(mod)
+    _cpu = _CPU[0]
+    dt = x.dtype
+    size = x.size
+    d = size // x.shape[0]
+    p = _fast_packed(lo, hi, alpha, eps, dt)
+    xf = x.reshape(-1)
+    x0f = x0.reshape(-1)
+    gf = None if g is None else g.reshape(-1)
+    if kind in ("linf", "proj_linf"):
+        if size >= _threads.PARALLEL_MIN_ELEMENTS and _threads.parallel_ok(size):
+            import numba
+
+            _cpu.linf_p(xf, x0f, gf, p, d, numba.get_num_threads())
+        else:
+            _cpu.linf_s(xf, x0f, gf, p, d)
+    elif size >= _threads.PARALLEL_MIN_ELEMENTS and _threads.parallel_ok(size) and size > d:
+        _cpu.l2_p(xf, x0f, gf, p, d, _TIGHT[dt])
+    else:
+        _cpu.l2_s(xf, x0f, gf, p, d, _TIGHT[dt])
+
+
 # ----------------------------------------------------------------------------- reference path
 def _to_host(a, fam):
     if a is None or isinstance(a, np.ndarray):  # CPU tensors arrive as numpy views
@@ -494,6 +571,14 @@ def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     The array written (``out`` or ``x``). The result equals
     :func:`tradeoff.kernels.reference.linf_step` bit for bit on every backend.
     """
+    if (
+        out is None
+        and backend is None
+        and type(x) is np.ndarray
+        and _fast_ok(x, x0, g, alpha, eps, lo, hi)
+    ):
+        _fast_run("linf", x, x0, g, alpha, eps, lo, hi)
+        return x
     c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
     return _run("linf", c)
 
@@ -507,6 +592,14 @@ def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     accumulated in float64. Arguments as in :func:`linf_step`; the result equals
     :func:`tradeoff.kernels.reference.l2_step` within float rounding.
     """
+    if (
+        out is None
+        and backend is None
+        and type(x) is np.ndarray
+        and _fast_ok(x, x0, g, alpha, eps, lo, hi)
+    ):
+        _fast_run("l2", x, x0, g, alpha, eps, lo, hi)
+        return x
     c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
     return _run("l2", c)
 
@@ -517,6 +610,14 @@ def project_linf(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     Arguments as in :func:`linf_step` (without ``g`` and ``alpha``). Bit-identical to
     :func:`tradeoff.kernels.reference.project_linf`.
     """
+    if (
+        out is None
+        and backend is None
+        and type(x) is np.ndarray
+        and _fast_ok(x, x0, None, 0.0, eps, lo, hi)
+    ):
+        _fast_run("proj_linf", x, x0, None, 0.0, eps, lo, hi)
+        return x
     c = _prepare(x, x0, None, 0.0, eps, lo, hi, out, backend, has_g=False)
     return _run("proj_linf", c)
 
@@ -526,6 +627,14 @@ def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
 
     Arguments as in :func:`l2_step` (without ``g`` and ``alpha``).
     """
+    if (
+        out is None
+        and backend is None
+        and type(x) is np.ndarray
+        and _fast_ok(x, x0, None, 0.0, eps, lo, hi)
+    ):
+        _fast_run("proj_l2", x, x0, None, 0.0, eps, lo, hi)
+        return x
     c = _prepare(x, x0, None, 0.0, eps, lo, hi, out, backend, has_g=False)
     return _run("proj_l2", c)
 

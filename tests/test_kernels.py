@@ -155,7 +155,9 @@ def _check_ball_box(y, p, norm):
         assert np.all(dist[in_box] <= bound[in_box])
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+# backend None: the default dispatch, which takes the fast path (_api._fast_ok) for numpy
+# arrays with float α, ε, lo, hi and no ``out``.
+@pytest.mark.parametrize("backend", [None, *CPU_BACKENDS])
 @given(p=problems())
 def test_linf_step_bit_identical_in_ball_and_box(backend, p):
     r = R.linf_step(p["x"], p["x0"], p["g"], p["alpha"], p["eps"], p["lo"], p["hi"])
@@ -170,9 +172,11 @@ def test_linf_step_bit_identical_in_ball_and_box(backend, p):
     assert y is out
     np.testing.assert_array_equal(_bits(y), _bits(r))
     _check_ball_box(y, p, "linf")
+    y = K.project_linf(p["x"].copy(), p["x0"], p["eps"], p["lo"], p["hi"], backend=backend)
+    np.testing.assert_array_equal(_bits(y), _bits(r))
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("backend", [None, *CPU_BACKENDS])
 @given(p=problems())
 def test_l2_step_close_to_reference_in_ball_and_box(backend, p):
     r = R.l2_step(p["x"], p["x0"], p["g"], p["alpha"], p["eps"], p["lo"], p["hi"])
@@ -419,6 +423,45 @@ def test_validation_errors(kwargs, exc, match):
             fn(**args)
         if before is not None:  # nothing ran
             np.testing.assert_array_equal(xa, before)
+
+
+def test_fast_path_takes_only_what_full_validation_accepts():
+    # The fast path (_api._fast_ok) must decline everything _prepare would reject, so that
+    # the error comes from _prepare and nothing runs; and accept the plain per-step call.
+    x, x0, g = _arrays()
+    assert _api._fast_ok(x, x0, g, 0.1, 0.1, 0.0, 1.0)
+    assert _api._fast_ok(x, x0.astype(np.uint8), g, 0.1, 0.1, -np.inf, np.inf)
+    bad = [
+        (x, x0, x, 0.1, 0.1, 0.0, 1.0),  # g is x
+        (x, x, g, 0.1, 0.1, 0.0, 1.0),  # x0 is x
+        (x, x0, g.astype(np.float64), 0.1, 0.1, 0.0, 1.0),
+        (x, x0.astype(np.int16), g, 0.1, 0.1, 0.0, 1.0),
+        (x, x0[:1], g, 0.1, 0.1, 0.0, 1.0),
+        (x, x0, np.zeros((3, 2), np.float32).T, 0.1, 0.1, 0.0, 1.0),
+        (x, x0, g, -0.1, 0.1, 0.0, 1.0),
+        (x, x0, g, 0.1, float("inf"), 0.0, 1.0),
+        (x, x0, g, float("nan"), 0.1, 0.0, 1.0),
+        (x, x0, g, 0.1, 0.1, float("nan"), 1.0),
+        (x, x0, g, 0.1, 0.1, 0.0, float("nan")),
+        (x, x0, g, 0.1, 0.1, 1.0, 0.0),
+        (x, x0, g, 0.1, 0.1, 0, 1),  # ints: the full path converts them
+        (x, x0, g, np.float64(0.1), 0.1, 0.0, 1.0),
+        (x, x0, g, 0.1, np.array([0.1, 0.2]), 0.0, 1.0),
+        (x.astype(np.float16), x0, g, 0.1, 0.1, 0.0, 1.0),
+        (np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32), None, 0.1, 0.1, 0.0, 1.0),
+        (np.zeros((), np.float32), np.zeros((), np.float32), None, 0.1, 0.1, 0.0, 1.0),
+        (x, list(x0), g, 0.1, 0.1, 0.0, 1.0),
+    ]
+    for args in bad:
+        assert not _api._fast_ok(*args), args
+    buf = np.zeros(12, np.float32)  # overlapping views of one buffer
+    assert not _api._fast_ok(
+        buf[:6].reshape(2, 3), buf[6:].reshape(2, 3), buf[3:9].reshape(2, 3), 0.1, 0.1, 0.0, 1.0
+    )
+    np.testing.assert_array_equal(
+        K.linf_step(np.zeros((2, 3)), np.zeros((2, 3)), np.ones((2, 3)), 0, 1, 0, 1),
+        np.zeros((2, 3)),  # α = 0 given as an int: full path, same result
+    )
 
 
 def test_validation_aliasing():

@@ -111,3 +111,8 @@ def test_numba_cuda_with_cpu_torch_tensors():
     res = K.linf_step(xt, torch.from_numpy(x0), torch.from_numpy(g), 0.1, 0.2, backend="numba-cuda")
     assert res is xt
     np.testing.assert_array_equal(xt.numpy(), R.linf_step(x, x0, g, 0.1, 0.2))
+    # uint8 x0 as a CPU tensor: scaled by 1/255 on the device too
+    x0u8 = rng.integers(0, 256, (2, 5)).astype(np.uint8)
+    xt = torch.from_numpy(x.copy())
+    K.linf_step(xt, torch.from_numpy(x0u8), torch.from_numpy(g), 0.1, 0.2, backend="numba-cuda")
+    np.testing.assert_array_equal(xt.numpy(), R.linf_step(x, x0u8, g, 0.1, 0.2))
