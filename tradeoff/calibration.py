@@ -12,7 +12,8 @@ by Zhang et al., Section 2.5):
 
 Table 2 of the paper lists ψ for four losses; :data:`LOSSES` holds them with their closed
 forms. Any callable φ can be wrapped in a :class:`MarginLoss` and gets ψ, ψ⁻¹ and a
-calibration verdict numerically.
+calibration verdict numerically. The vectorised functions return a numpy scalar for a
+scalar argument and an array of the argument's shape otherwise.
 
 How the numerics work (and their error)
 ---------------------------------------
@@ -458,7 +459,7 @@ def H(loss: object, eta: object) -> np.ndarray:
     loss = _as_loss(loss)
     e = _check_eta(eta)
     sym = np.maximum(e, 1.0 - e)
-    return _infimum(loss, sym, 1.0, 1025).reshape(e.shape)
+    return _infimum(loss, sym, 1.0, 1025).reshape(e.shape)[()]
 
 
 def _h_minus_sym(loss: MarginLoss, eta_hi: np.ndarray) -> np.ndarray:
@@ -475,7 +476,7 @@ def H_minus(loss: object, eta: object) -> np.ndarray:
     loss = _as_loss(loss)
     e = _check_eta(eta)
     sym = np.maximum(e, 1.0 - e)
-    return _h_minus_sym(loss, sym).reshape(e.shape)
+    return _h_minus_sym(loss, sym).reshape(e.shape)[()]
 
 
 def _psi_tilde_raw(loss: MarginLoss, theta: np.ndarray) -> np.ndarray:
@@ -500,7 +501,7 @@ def psi_tilde(loss: object, theta: object) -> np.ndarray:
     """ψ̃(θ) = H⁻((1+θ)/2) − H((1+θ)/2) on θ ∈ [0, 1] (Zhang et al. §2.5), numerical."""
     loss = _as_loss(loss)
     t = _check_theta(theta)
-    return _tilde_lookup(_envelope(loss), loss, t.ravel()).reshape(t.shape)
+    return _tilde_lookup(_envelope(loss), loss, t.ravel()).reshape(t.shape)[()]
 
 
 # --- the convex envelope ψ = ψ̃** ------------------------------------------------------------
@@ -629,8 +630,8 @@ def psi(loss: object, theta: object, *, method: str = "auto") -> np.ndarray:
     if method == "closed" and loss.psi_closed is None:
         raise ValueError(f"method='closed' needs a closed-form psi; loss {loss.name!r} has none")
     if method == "closed" or (method == "auto" and loss.psi_closed is not None):
-        return np.asarray(loss.psi_closed(t), dtype=np.float64).reshape(t.shape)
-    return _psi_numeric(loss, t)
+        return np.asarray(loss.psi_closed(t), dtype=np.float64).reshape(t.shape)[()]
+    return np.asarray(_psi_numeric(loss, t))[()]
 
 
 def psi_inverse(
@@ -681,7 +682,7 @@ def psi_inverse(
     else:
         out[:] = _psi_inverse_numeric(loss, flat)
     out = np.where(v.ravel() >= psi_one, 1.0, out)
-    return out.reshape(v.shape)
+    return out.reshape(v.shape)[()]
 
 
 def _sup_level_closed(f: Callable, target: float) -> float:
