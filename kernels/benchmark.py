@@ -6,7 +6,9 @@ One run times, at 128×784, 128×3×32×32 and 16M elements, for the l∞ and th
   measured here with a Numba kernel ``x[i] = x[i] + y[i] + z[i]`` (best of 1 thread and
   the parallel pool);
 - numpy, written the usual way (several passes);
-- ``tradeoff.kernels`` on numpy arrays, on torch CPU tensors and with uint8 ``x0``;
+- ``tradeoff.kernels`` on numpy arrays, on torch CPU tensors and with uint8 ``x0``; the
+  numpy step also in a child process that never imports torch ("no torch loaded"), where
+  the thread-pool policy lets it use Numba's pool above ``PARALLEL_MIN_ELEMENTS``;
 - torch eager as torchattacks writes it (``adv + α·g.sign()``, clamp of the
   difference, clamp to [0, 1]; PGDL2's norm/divide/renorm for l2), torch eager in place,
   and ``torch.compile`` of the torchattacks code (reported unavailable, with the reason,
@@ -188,6 +190,46 @@ for _ in range(16):  # alternate, so that load from other processes hits both al
 med = lambda v: sorted(v)[len(v) // 2] * 1e6
 print(f"{med(before):.1f} {med(alone):.1f} {med(after):.1f}")
 """
+
+
+_CHILD_NUMPY = r"""
+import json, sys, time
+import numpy as np
+import tradeoff.kernels as K
+shape, norm, reps, rounds = json.loads(sys.argv[1])
+rng = np.random.default_rng(0)
+x = rng.random(shape, dtype=np.float32)
+x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
+g = rng.standard_normal(shape, dtype=np.float32)
+a, e = (2 / 255, 8 / 255) if norm == "linf" else (0.1, 0.5)
+f = K.linf_step if norm == "linf" else K.l2_step
+for _ in range(3):
+    f(x, x0, g, a, e)
+ts = []
+for _ in range(rounds):
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f(x, x0, g, a, e)
+        ts.append(time.perf_counter() - t0)
+    time.sleep(0.005)
+assert "torch" not in sys.modules
+print(json.dumps(ts))
+"""
+
+
+def _child_numpy_times(shape, norm: str, reps: int, rounds: int):
+    """The step on numpy arrays timed in a child process that never imports torch, so that
+    the thread-pool policy may use Numba's pool (rule 2 of _threads); None on failure."""
+    arg = json.dumps([list(shape), norm, reps, rounds])
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD_NUMPY, arg], capture_output=True, text=True, timeout=300
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    if proc.returncode != 0:
+        return None
+    return np.array(json.loads(proc.stdout))
 
 
 def _child_pool_effect(layer: str) -> str:
@@ -376,6 +418,16 @@ def main(argv: list[str]) -> int:
                     "pool": True,
                 }
             t = _interleaved({k: v for k, v in rows.items() if "unavailable" not in v}, reps, rnds)
+            if torch is not None and not args.no_threads:
+                # the numpy path as a torch-free program sees it (may use Numba's pool)
+                tc = _child_numpy_times(shape, norm, reps * 2 if big else reps, rnds)
+                name = "tradeoff (numpy, no torch loaded)"
+                if tc is None:
+                    rows[name] = {"unavailable": "child process failed"}
+                else:
+                    pol = "parallel" if n_el >= _threads.PARALLEL_MIN_ELEMENTS else "serial"
+                    rows[name] = {"note": f"child process, {pol}", "pool": True}
+                    t[name] = tc
             s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))
             stream = min(s1, sp)
             which = "1 thread" if s1 <= sp else f"{nt} threads"
