@@ -454,6 +454,20 @@ def _fast_ok(x, x0, g, alpha, eps, lo, hi) -> bool:
     return not np.may_share_memory(x, x0)
 
 
+def _fast_views(x, x0, g):
+    """Numpy views of plain CPU tensors x, x0, g (g may be None) of supported dtypes that do
+    not require grad; None when any is something else (then _prepare decides)."""
+    if not _TORCH:
+        if not (type(x).__module__ or "").startswith("torch"):
+            return None
+        _family(x)  # imports torch's Tensor class and dtypes once
+    tensor, dts = _TORCH
+    for a in (x, x0) if g is None else (x, x0, g):
+        if type(a) is not tensor or not a.is_cpu or a.requires_grad or a.dtype not in dts:
+            return None
+    return x.numpy(), x0.numpy(), (None if g is None else g.numpy())
+
+
 def _fast_run(kind: str, x, x0, g, alpha: float, eps: float, lo: float, hi: float) -> None:
     """Run the Numba CPU kernel on arrays _fast_ok accepted."""
     if not _CPU:
@@ -579,6 +593,10 @@ def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     ):
         _fast_run("linf", x, x0, g, alpha, eps, lo, hi)
         return x
+    if out is None and backend is None and (v := _fast_views(x, x0, g)) is not None:
+        if _fast_ok(*v, alpha, eps, lo, hi):
+            _fast_run("linf", *v, alpha, eps, lo, hi)
+            return x
     c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
     return _run("linf", c)
 
@@ -600,6 +618,10 @@ def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     ):
         _fast_run("l2", x, x0, g, alpha, eps, lo, hi)
         return x
+    if out is None and backend is None and (v := _fast_views(x, x0, g)) is not None:
+        if _fast_ok(*v, alpha, eps, lo, hi):
+            _fast_run("l2", *v, alpha, eps, lo, hi)
+            return x
     c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
     return _run("l2", c)
 
@@ -618,6 +640,10 @@ def project_linf(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     ):
         _fast_run("proj_linf", x, x0, None, 0.0, eps, lo, hi)
         return x
+    if out is None and backend is None and (v := _fast_views(x, x0, None)) is not None:
+        if _fast_ok(*v, 0.0, eps, lo, hi):
+            _fast_run("proj_linf", *v, 0.0, eps, lo, hi)
+            return x
     c = _prepare(x, x0, None, 0.0, eps, lo, hi, out, backend, has_g=False)
     return _run("proj_linf", c)
 
@@ -635,6 +661,10 @@ def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     ):
         _fast_run("proj_l2", x, x0, None, 0.0, eps, lo, hi)
         return x
+    if out is None and backend is None and (v := _fast_views(x, x0, None)) is not None:
+        if _fast_ok(*v, 0.0, eps, lo, hi):
+            _fast_run("proj_l2", *v, 0.0, eps, lo, hi)
+            return x
     c = _prepare(x, x0, None, 0.0, eps, lo, hi, out, backend, has_g=False)
     return _run("proj_l2", c)
 

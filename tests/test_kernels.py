@@ -317,6 +317,33 @@ def test_torch_cpu_tensors_zero_copy_and_equal_to_numpy():
         K.linf_step(xt.transpose(1, 2), xt.transpose(1, 2).clone(), xt.transpose(1, 2), 0.1, 0.1)
 
 
+@given(p=problems())
+def test_torch_cpu_fast_path_matches_reference(p):
+    # Plain CPU tensors with float α, ε, lo, hi take the fast path (_api._fast_views).
+    torch = pytest.importorskip("torch")
+    if not all(isinstance(p[k], float) for k in ("alpha", "eps", "lo", "hi")):
+        p = {**p, "alpha": 0.05, "eps": 0.1}
+        p["lo"], p["hi"] = float(p["lo"]), float(p["hi"])
+    x0t, gt = torch.from_numpy(p["x0"]), torch.from_numpy(p["g"])
+    args = (p["alpha"], p["eps"], p["lo"], p["hi"])
+    assert _api._fast_views(torch.from_numpy(p["x"].copy()), x0t, gt) is not None
+    xt = torch.from_numpy(p["x"].copy())
+    assert K.linf_step(xt, x0t, gt, *args) is xt
+    r = R.linf_step(p["x"], p["x0"], p["g"], *args)
+    np.testing.assert_array_equal(_bits(xt.numpy()), _bits(r))
+    xt = torch.from_numpy(p["x"].copy())
+    K.l2_step(xt, x0t, gt, *args)
+    r = R.l2_step(p["x"], p["x0"], p["g"], *args)
+    np.testing.assert_allclose(xt.numpy(), r, rtol=0, atol=_l2_tol({**p, "alpha": p["alpha"]}))
+    xt = torch.from_numpy(p["x"].copy())
+    K.project_linf(xt, x0t, p["eps"], p["lo"], p["hi"])
+    r = R.project_linf(p["x"], p["x0"], p["eps"], p["lo"], p["hi"])
+    np.testing.assert_array_equal(_bits(xt.numpy()), _bits(r))
+    # a tensor that requires grad, or a Parameter, goes through the full path
+    assert _api._fast_views(xt.clone().requires_grad_(True), x0t, gt) is None
+    assert _api._fast_views(torch.nn.Parameter(xt.clone()), x0t, gt) is None
+
+
 def test_unsupported_torch_dtypes_are_named():
     torch = pytest.importorskip("torch")
     z = torch.zeros(2, 3)
