@@ -388,7 +388,7 @@ def _run_cpu(kind: str, c: _Call) -> None:
     p = _packed(c, c.dtype)
     if kind in ("proj_linf", "proj_l2"):
         g = None
-    if _threads.parallel_ok(c.n * c.d):
+    if _threads.parallel_ok(c.n * c.d, kind in ("l2", "proj_l2")):
         import numba
 
         nt = numba.get_num_threads()
@@ -489,7 +489,9 @@ def _fast_run(kind: str, x, x0, g, alpha: float, eps: float, lo: float, hi: floa
             _cpu.linf_p(xf, x0f, gf, p, d, numba.get_num_threads())
         else:
             _cpu.linf_s(xf, x0f, gf, p, d)
-    elif size >= _threads.PARALLEL_MIN_ELEMENTS and _threads.parallel_ok(size) and size > d:
+    elif (
+        size >= _threads.PARALLEL_MIN_ELEMENTS_L2 and _threads.parallel_ok(size, True) and size > d
+    ):
         _cpu.l2_p(xf, x0f, gf, p, d, _TIGHT[dt])
     else:
         _cpu.l2_s(xf, x0f, gf, p, d, _TIGHT[dt])

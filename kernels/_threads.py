@@ -14,11 +14,13 @@ The policy:
    serially in the calling thread, whatever the array type: a torch program then has
    exactly one thread pool, torch's. (Measured: a torch eager step timed right after a
    parallel 16M step of ours took milliseconds instead of ~0.2 ms.)
-2. Without torch, arrays smaller than :data:`PARALLEL_MIN_ELEMENTS` (65 536 elements) run
-   serially (no pool is woken for a step that is a few µs of work); larger ones run in
-   parallel. Measured on the 2-core benchmark machine, float32, kernel alone, serial vs
-   2 threads (µs): l∞ 32k 6.8 vs 5.6, 64k 14.4 vs 9.6, 100k 20.9 vs 15.0, 1M 270 vs 137;
-   l2 16k 15.8 vs 10.2, 64k 36 vs 21, 100k 51 vs 35.
+2. Without torch, steps smaller than :data:`PARALLEL_MIN_ELEMENTS` (l∞ and the l∞
+   projection, 262 144 elements) or :data:`PARALLEL_MIN_ELEMENTS_L2` (l2, 65 536) run
+   serially; larger ones run on Numba's pool. Measured on the 2-core benchmark machine,
+   float32, serial vs 2 threads (µs), quiet: l∞ 64k 14.4 vs 9.6, 100k 20.9 vs 15.0,
+   262k 60 vs 34; l2 64k 36 vs 21, 100k 51 vs 35. With the other core busy the l∞ gain
+   at 100k turned into a loss (30 vs 33 through the API), the l2 gain held (58 vs 46):
+   l2 does ~2.5× the arithmetic per byte, so waking the pool pays off earlier.
 3. Numba's threading layer is set to ``"omp"`` before Numba's pool first starts, unless
    the user chose one (``NUMBA_THREADING_LAYER``) or other code already started a pool.
 
@@ -32,10 +34,19 @@ import sys
 
 import numba
 
-__all__ = ["PARALLEL_MIN_ELEMENTS", "choose_layer", "describe", "parallel_ok", "policy"]
+__all__ = [
+    "PARALLEL_MIN_ELEMENTS",
+    "PARALLEL_MIN_ELEMENTS_L2",
+    "choose_layer",
+    "describe",
+    "parallel_ok",
+    "policy",
+]
 
-#: Below this many elements a step runs serially (no thread pool is woken).
-PARALLEL_MIN_ELEMENTS = 1 << 16
+#: Below this many elements an l∞ step or projection runs serially (no pool is woken).
+PARALLEL_MIN_ELEMENTS = 1 << 18
+#: The same for the l2 step and projection (more arithmetic per byte).
+PARALLEL_MIN_ELEMENTS_L2 = 1 << 16
 
 _LAYER = "omp"
 _mode = {"mode": "auto"}
@@ -51,10 +62,10 @@ def policy(mode: str | None = None) -> str:
     return _mode["mode"]
 
 
-def parallel_ok(n_elements: int) -> bool:
-    """Whether a kernel over ``n_elements`` may use Numba's parallel pool."""
+def parallel_ok(n_elements: int, l2: bool = False) -> bool:
+    """Whether a kernel over ``n_elements`` (an l2 kernel if ``l2``) may use Numba's pool."""
     mode = _mode["mode"]
-    if mode == "serial" or n_elements < PARALLEL_MIN_ELEMENTS:
+    if mode == "serial" or n_elements < (PARALLEL_MIN_ELEMENTS_L2 if l2 else PARALLEL_MIN_ELEMENTS):
         return False
     return mode == "parallel" or "torch" not in sys.modules
 
@@ -83,6 +94,7 @@ def describe() -> str:
         layer = f"not started yet (will be {numba.config.THREADING_LAYER!r})"
     return (
         f"policy {_mode['mode']!r}: serial in the calling thread when torch is loaded (torch's "
-        f"pool stays the only pool) or below {PARALLEL_MIN_ELEMENTS} elements, else "
+        f"pool stays the only pool) or below {PARALLEL_MIN_ELEMENTS} (l∞) / "
+        f"{PARALLEL_MIN_ELEMENTS_L2} (l2) elements, else "
         f"{numba.config.NUMBA_NUM_THREADS} threads; numba threading layer: {layer}"
     )

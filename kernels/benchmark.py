@@ -8,7 +8,8 @@ One run times, at 128×784, 128×3×32×32 and 16M elements, for the l∞ and th
 - numpy, written the usual way (several passes);
 - ``tradeoff.kernels`` on numpy arrays, on torch CPU tensors and with uint8 ``x0``; the
   numpy step also in a child process that never imports torch ("no torch loaded"), where
-  the thread-pool policy lets it use Numba's pool above ``PARALLEL_MIN_ELEMENTS``;
+  the thread-pool policy lets it use Numba's pool above ``PARALLEL_MIN_ELEMENTS`` (l2:
+  ``PARALLEL_MIN_ELEMENTS_L2``);
 - torch eager as torchattacks writes it (``adv + α·g.sign()``, clamp of the
   difference, clamp to [0, 1]; PGDL2's norm/divide/renorm for l2), torch eager in place,
   and ``torch.compile`` of the torchattacks code (reported unavailable, with the reason,
@@ -411,7 +412,12 @@ def main(argv: list[str]) -> int:
                     except Exception as exc:  # report, do not fail the benchmark
                         msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
                         rows["torch.compile (torchattacks)"] = {"unavailable": msg}
-            if n_el >= _threads.PARALLEL_MIN_ELEMENTS:
+            par_min = (
+                _threads.PARALLEL_MIN_ELEMENTS_L2
+                if norm == "l2"
+                else _threads.PARALLEL_MIN_ELEMENTS
+            )
+            if n_el >= par_min:
                 xp = x.copy()
                 rows["tradeoff (numpy, parallel pool)"] = {
                     "fn": partial(_forced_parallel, kfn, xp, x0, g, alpha, eps),
@@ -425,7 +431,7 @@ def main(argv: list[str]) -> int:
                 if tc is None:
                     rows[name] = {"unavailable": "child process failed"}
                 else:
-                    pol = "parallel" if n_el >= _threads.PARALLEL_MIN_ELEMENTS else "serial"
+                    pol = "parallel" if n_el >= par_min else "serial"
                     rows[name] = {"note": f"child process, {pol}", "pool": True}
                     t[name] = tc
             s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))

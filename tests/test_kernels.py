@@ -216,10 +216,14 @@ def test_parallel_path_matches_reference(dtype, u8):
 def test_thread_policy_serial_when_torch_is_loaded():
     big = _threads.PARALLEL_MIN_ELEMENTS
     assert not _threads.parallel_ok(big - 1)
+    small = _threads.PARALLEL_MIN_ELEMENTS_L2
+    assert small <= big and not _threads.parallel_ok(small - 1, l2=True)
     code = (
         "import sys\n"
         "from tradeoff.kernels import _threads as t\n"
         f"assert t.policy() == 'auto' and t.parallel_ok({big})\n"
+        f"assert t.parallel_ok({small}, l2=True) and not t.parallel_ok({small - 1}, l2=True)\n"
+        f"assert not t.parallel_ok({big - 1}) and t.parallel_ok({small}) == ({small} >= {big})\n"
         "import torch\n"
         f"assert not t.parallel_ok({big})\n"
         f"t.policy('parallel'); assert t.parallel_ok({big})\n"
