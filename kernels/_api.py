@@ -558,6 +558,21 @@ def _run(kind: str, c: _Call):
 
 
 # ----------------------------------------------------------------------------- public API
+def _step(kind, x, x0, g, alpha, eps, lo, hi, out, backend):
+    """The per-step call: the fast path for numpy arrays and plain CPU tensors with scalar
+    arguments (same checks, fewer Python operations), else full validation and dispatch."""
+    if out is None and backend is None:
+        if type(x) is np.ndarray:
+            if _fast_ok(x, x0, g, alpha, eps, lo, hi):
+                _fast_run(kind, x, x0, g, alpha, eps, lo, hi)
+                return x
+        elif (v := _fast_views(x, x0, g)) is not None and _fast_ok(*v, alpha, eps, lo, hi):
+            _fast_run(kind, *v, alpha, eps, lo, hi)
+            return x
+    c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
+    return _run(kind, c)
+
+
 def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     """One fused l∞ PGD step: ``x ← clip(clip(x + α·sign(g), x0 − ε, x0 + ε), lo, hi)``.
 
@@ -587,20 +602,7 @@ def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     The array written (``out`` or ``x``). The result equals
     :func:`tradeoff.kernels.reference.linf_step` bit for bit on every backend.
     """
-    if (
-        out is None
-        and backend is None
-        and type(x) is np.ndarray
-        and _fast_ok(x, x0, g, alpha, eps, lo, hi)
-    ):
-        _fast_run("linf", x, x0, g, alpha, eps, lo, hi)
-        return x
-    if out is None and backend is None and (v := _fast_views(x, x0, g)) is not None:
-        if _fast_ok(*v, alpha, eps, lo, hi):
-            _fast_run("linf", *v, alpha, eps, lo, hi)
-            return x
-    c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
-    return _run("linf", c)
+    return _step("linf", x, x0, g, alpha, eps, lo, hi, out, backend)
 
 
 def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
@@ -612,20 +614,7 @@ def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     accumulated in float64. Arguments as in :func:`linf_step`; the result equals
     :func:`tradeoff.kernels.reference.l2_step` within float rounding.
     """
-    if (
-        out is None
-        and backend is None
-        and type(x) is np.ndarray
-        and _fast_ok(x, x0, g, alpha, eps, lo, hi)
-    ):
-        _fast_run("l2", x, x0, g, alpha, eps, lo, hi)
-        return x
-    if out is None and backend is None and (v := _fast_views(x, x0, g)) is not None:
-        if _fast_ok(*v, alpha, eps, lo, hi):
-            _fast_run("l2", *v, alpha, eps, lo, hi)
-            return x
-    c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
-    return _run("l2", c)
+    return _step("l2", x, x0, g, alpha, eps, lo, hi, out, backend)
 
 
 def project_linf(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
