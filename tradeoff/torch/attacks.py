@@ -295,6 +295,12 @@ def pgd(
         ``"ce"``, ``"cw"`` or a callable ``(logits, y) -> (n,)`` per-sample losses.
     targeted:
         descend the loss towards the labels ``y`` instead of ascending it.
+    seed:
+        an integer or ``numpy.random.Generator`` for the random starts; ``None`` draws one
+        from torch's global generator (so ``torch.manual_seed`` makes the attack
+        reproducible).
+    clip:
+        the pixel range ``(lo, hi)``; ε and α are in its units.
 
     Returns
     -------
