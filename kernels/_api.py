@@ -559,8 +559,9 @@ def _run(kind: str, c: _Call):
 
 # ----------------------------------------------------------------------------- public API
 def _step(kind, x, x0, g, alpha, eps, lo, hi, out, backend):
-    """The per-step call: the fast path for numpy arrays and plain CPU tensors with scalar
-    arguments (same checks, fewer Python operations), else full validation and dispatch."""
+    """The per-call path of the steps and projections (``g is None`` for a projection): the
+    fast path for numpy arrays and plain CPU tensors with scalar arguments (same checks,
+    fewer Python operations), else full validation and dispatch."""
     if out is None and backend is None:
         if type(x) is np.ndarray:
             if _fast_ok(x, x0, g, alpha, eps, lo, hi):
@@ -569,7 +570,7 @@ def _step(kind, x, x0, g, alpha, eps, lo, hi, out, backend):
         elif (v := _fast_views(x, x0, g)) is not None and _fast_ok(*v, alpha, eps, lo, hi):
             _fast_run(kind, *v, alpha, eps, lo, hi)
             return x
-    c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=True)
+    c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=g is not None)
     return _run(kind, c)
 
 
@@ -623,20 +624,7 @@ def project_linf(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     Arguments as in :func:`linf_step` (without ``g`` and ``alpha``). Bit-identical to
     :func:`tradeoff.kernels.reference.project_linf`.
     """
-    if (
-        out is None
-        and backend is None
-        and type(x) is np.ndarray
-        and _fast_ok(x, x0, None, 0.0, eps, lo, hi)
-    ):
-        _fast_run("proj_linf", x, x0, None, 0.0, eps, lo, hi)
-        return x
-    if out is None and backend is None and (v := _fast_views(x, x0, None)) is not None:
-        if _fast_ok(*v, 0.0, eps, lo, hi):
-            _fast_run("proj_linf", *v, 0.0, eps, lo, hi)
-            return x
-    c = _prepare(x, x0, None, 0.0, eps, lo, hi, out, backend, has_g=False)
-    return _run("proj_linf", c)
+    return _step("proj_linf", x, x0, None, 0.0, eps, lo, hi, out, backend)
 
 
 def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
@@ -644,20 +632,7 @@ def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
 
     Arguments as in :func:`l2_step` (without ``g`` and ``alpha``).
     """
-    if (
-        out is None
-        and backend is None
-        and type(x) is np.ndarray
-        and _fast_ok(x, x0, None, 0.0, eps, lo, hi)
-    ):
-        _fast_run("proj_l2", x, x0, None, 0.0, eps, lo, hi)
-        return x
-    if out is None and backend is None and (v := _fast_views(x, x0, None)) is not None:
-        if _fast_ok(*v, 0.0, eps, lo, hi):
-            _fast_run("proj_l2", *v, 0.0, eps, lo, hi)
-            return x
-    c = _prepare(x, x0, None, 0.0, eps, lo, hi, out, backend, has_g=False)
-    return _run("proj_l2", c)
+    return _step("proj_l2", x, x0, None, 0.0, eps, lo, hi, out, backend)
 
 
 def random_start(x0, eps, norm="linf", lo=0.0, hi=1.0, *, seed=None):
