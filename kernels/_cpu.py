@@ -64,6 +64,17 @@ def _x0_value_impl(x0, j, c255):
 # ``g is None`` (the projections) is pruned at compile time.
 
 
+@njit(cache=True, inline="always")
+def _clip_linf(y, v, e, lo, hi):
+    """clip(clip(y, v − e, v + e), lo, hi), in the order of the reference (bit-identical)."""
+    lower = v - e
+    upper = v + e
+    y = lower if y < lower else y
+    y = upper if y > upper else y
+    y = lo if y < lo else y
+    return hi if y > hi else y
+
+
 @njit(cache=True)
 def _linf_seg(x, x0, g, a, e, lo, hi):
     t = x.dtype.type
@@ -75,13 +86,7 @@ def _linf_seg(x, x0, g, a, e, lo, hi):
         s = a if gj > 0 else (na if gj < 0 else zero)
         y = x[j] + s
         v = _x0_value(x0, j, c255)
-        lower = v - e
-        upper = v + e
-        y = lower if y < lower else y
-        y = upper if y > upper else y
-        y = lo if y < lo else y
-        y = hi if y > hi else y
-        x[j] = y
+        x[j] = _clip_linf(y, v, e, lo, hi)
 
 
 @njit(cache=True)
@@ -91,13 +96,7 @@ def _plinf_seg(x, x0, e, lo, hi):
     for j in range(x.size):
         y = x[j]
         v = _x0_value(x0, j, c255)
-        lower = v - e
-        upper = v + e
-        y = lower if y < lower else y
-        y = upper if y > upper else y
-        y = lo if y < lo else y
-        y = hi if y > hi else y
-        x[j] = y
+        x[j] = _clip_linf(y, v, e, lo, hi)
 
 
 @njit(cache=True)
