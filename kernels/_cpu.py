@@ -22,8 +22,11 @@ from . import _threads
 _threads.choose_layer()  # before any parallel kernel below can start a pool
 
 __all__ = [
+    "NOT_TAKEN",
+    "l2_entry",
     "l2_p",
     "l2_s",
+    "linf_entry",
     "linf_p",
     "linf_s",
     "stream_p",
@@ -285,3 +288,149 @@ def stream_p(x, y, z, nchunks):
             y[start : min(n, start + size)],
             z[start : min(n, start + size)],
         )
+
+
+# ----------------------------------------------------------------------------- entries
+# One compiled call per step: the checks of the per-step fast path (shapes, overlap,
+# α, ε, lo, hi), the flattening and the choice of kernel, so that a 128×784 step pays one
+# Numba dispatch instead of ~3 µs of Python. Each returns 0 after running the kernel, or
+# a non-zero code, with nothing written, when the call is not one it takes; the caller
+# then goes through the full validation, which raises the error (or runs the step).
+# ``nchunks`` > 0 runs the parallel kernel (l∞: in that many chunks), 0 the serial one.
+# Argument types that are not taken (a dtype other than float32/float64, x0 neither x's
+# dtype nor uint8, a non-C layout, a read-only x, differing ndim) compile to "return 1"
+# without compiling a kernel for them.
+NOT_TAKEN = 1
+
+
+def _types_taken(x, x0, g) -> bool:
+    """Whether the entries take arrays of these Numba types (see above)."""
+    if not (isinstance(x, types.Array) and isinstance(x0, types.Array)):
+        return False
+    if x.dtype not in (types.float32, types.float64) or x.layout != "C" or not x.mutable:
+        return False
+    if x0.layout != "C" or x0.ndim != x.ndim or x0.dtype not in (x.dtype, types.uint8):
+        return False
+    if isinstance(g, (types.NoneType, types.Omitted)) or g is None:
+        return True
+    return (
+        isinstance(g, types.Array) and g.layout == "C" and g.ndim == x.ndim and g.dtype == x.dtype
+    )
+
+
+def _linf_entry(x, x0, g, alpha, eps, lo, hi, nchunks):  # typed by the overload below
+    raise NotImplementedError("compiled only")
+
+
+def _l2_entry(x, x0, g, alpha, eps, lo, hi, nchunks):  # typed by the overload below
+    raise NotImplementedError("compiled only")
+
+
+@njit(cache=True, inline="always")
+def _overlaps(a, b, a_bytes, b_bytes):
+    pa = a.ctypes.data
+    pb = b.ctypes.data
+    return pa < pb + b_bytes and pb < pa + a_bytes
+
+
+@njit(cache=True, inline="always")
+def _checks(x, x0, g, alpha, eps, lo, hi):
+    """0 when the call is one the entries take: same shapes, non-empty, x overlapping
+    neither x0 nor g, 0 <= α, ε < inf, lo <= hi (no NaN)."""
+    if x.shape != x0.shape or x.size == 0:
+        return 2
+    if g is not None:
+        if g.shape != x.shape:
+            return 2
+    if not (0.0 <= alpha < np.inf and 0.0 <= eps < np.inf and lo <= hi):
+        return 3  # NaN fails every comparison
+    nb = x.size * x.itemsize
+    if _overlaps(x, x0, nb, x.size * x0.itemsize):
+        return 4
+    if g is not None:
+        if _overlaps(x, g, nb, nb):
+            return 4
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _pack(dtype_like, lo, hi, alpha, eps):
+    p = np.empty(4, dtype_like.dtype)
+    p[0] = lo
+    p[1] = hi
+    p[2] = alpha
+    p[3] = eps
+    return p
+
+
+def _not_taken(x, x0, g, alpha, eps, lo, hi, nchunks):
+    return NOT_TAKEN
+
+
+@overload(_linf_entry)
+def _linf_entry_impl(x, x0, g, alpha, eps, lo, hi, nchunks):
+    if not _types_taken(x, x0, g):
+        return _not_taken
+
+    def impl(x, x0, g, alpha, eps, lo, hi, nchunks):
+        code = _checks(x, x0, g, alpha, eps, lo, hi)
+        if code != 0:
+            return code
+        n = x.size
+        d = n // x.shape[0]
+        p = _pack(x, lo, hi, alpha, eps)
+        xf = x.reshape(n)
+        x0f = x0.reshape(n)
+        if g is None:
+            if nchunks > 0:
+                linf_p(xf, x0f, None, p, d, nchunks)
+            else:
+                linf_s(xf, x0f, None, p, d)
+        elif nchunks > 0:
+            linf_p(xf, x0f, g.reshape(n), p, d, nchunks)
+        else:
+            linf_s(xf, x0f, g.reshape(n), p, d)
+        return 0
+
+    return impl
+
+
+@overload(_l2_entry)
+def _l2_entry_impl(x, x0, g, alpha, eps, lo, hi, nchunks):
+    if not _types_taken(x, x0, g):
+        return _not_taken
+    tight = 2.0**-20 if x.dtype == types.float32 else 2.0**-4  # as _api._TIGHT
+
+    def impl(x, x0, g, alpha, eps, lo, hi, nchunks):
+        code = _checks(x, x0, g, alpha, eps, lo, hi)
+        if code != 0:
+            return code
+        n = x.size
+        d = n // x.shape[0]
+        p = _pack(x, lo, hi, alpha, eps)
+        xf = x.reshape(n)
+        x0f = x0.reshape(n)
+        if g is None:
+            if nchunks > 0 and n > d:
+                l2_p(xf, x0f, None, p, d, tight)
+            else:
+                l2_s(xf, x0f, None, p, d, tight)
+        elif nchunks > 0 and n > d:
+            l2_p(xf, x0f, g.reshape(n), p, d, tight)
+        else:
+            l2_s(xf, x0f, g.reshape(n), p, d, tight)
+        return 0
+
+    return impl
+
+
+@njit(cache=True)
+def linf_entry(x, x0, g, alpha, eps, lo, hi, nchunks):
+    """The l∞ step (``g`` an array) or projection (``g`` None) in one call; 0 when run."""
+    return _linf_entry(x, x0, g, alpha, eps, lo, hi, nchunks)
+
+
+@njit(cache=True)
+def l2_entry(x, x0, g, alpha, eps, lo, hi, nchunks):
+    """The l2 step (``g`` an array) or projection (``g`` None) in one call; 0 when run."""
+    return _l2_entry(x, x0, g, alpha, eps, lo, hi, nchunks)

@@ -1,30 +1,42 @@
 """Thread-pool policy for the Numba CPU kernels.
 
-The problem (DESIGN.md, "The kernels"): on a 2-core machine Numba's parallel pool and
-torch's OpenMP pool busy-wait against each other; a torch eager step was measured going
-from 114 µs to 872 µs once Numba's pool had run in the same process. Measured here
-(``tradeoff bench kernels``, child processes): after a Numba kernel under Numba's
-``workqueue`` layer, whose idle workers keep spinning, a torch eager l2 step went from
-~190 µs to ~1700 µs for the rest of the process; under the OpenMP layer it did not slow
-down (GNU OpenMP workers spin only briefly after a parallel region, then sleep).
+The problem (DESIGN.md, "The kernels"): on a 2-core machine two thread pools that
+busy-wait after their parallel regions slow each other down; a torch eager step was
+measured going from 114 µs to 872 µs once Numba's pool had run in the same process.
+Measured here (``tradeoff bench kernels``, child processes): after a Numba kernel under
+Numba's ``workqueue`` layer, whose idle workers keep spinning, a torch eager l2 step went
+from ~190 µs to ~1700 µs for the rest of the process.
 
-The policy:
+What the pools are: Numba's ``omp`` layer runs on GNU OpenMP (``libgomp.so.1.0.0``); the
+torch CPU wheel ships its own ``libgomp.so.1``. If Numba's pool starts first, torch then
+binds to the libgomp already loaded (same soname): one OpenMP runtime, one set of
+workers, nothing to fight over. If torch is imported first, Numba's omp layer loads a
+second libgomp, whose idle workers would spin against torch's.
 
-1. In a process where torch is loaded (``"torch" in sys.modules``), every kernel runs
-   serially in the calling thread, whatever the array type: a torch program then has
-   exactly one thread pool, torch's. (Measured: a torch eager step timed right after a
-   parallel 16M step of ours took milliseconds instead of ~0.2 ms.)
-2. Without torch, steps smaller than :data:`PARALLEL_MIN_ELEMENTS` (l∞ and the l∞
-   projection, 262 144 elements) or :data:`PARALLEL_MIN_ELEMENTS_L2` (l2, 65 536) run
-   serially; larger ones run on Numba's pool. Measured on the 2-core benchmark machine,
-   float32, serial vs 2 threads (µs), quiet: l∞ 64k 14.4 vs 9.6, 100k 20.9 vs 15.0,
-   262k 60 vs 34; l2 64k 36 vs 21, 100k 51 vs 35. With the other core busy the l∞ gain
-   at 100k turned into a loss (30 vs 33 through the API), the l2 gain held (58 vs 46):
-   l2 does ~2.5× the arithmetic per byte, so waking the pool pays off earlier.
-3. Numba's threading layer is set to ``"omp"`` before Numba's pool first starts, unless
+The policy (``"auto"``):
+
+1. Numba's threading layer is set to ``"omp"`` before Numba's pool first starts, unless
    the user chose one (``NUMBA_THREADING_LAYER``) or other code already started a pool.
+2. When the pool is started while torch is loaded, it is started *passive*
+   (``OMP_WAIT_POLICY=PASSIVE`` for that libgomp only: it reads the variable when it is
+   loaded; the variable is restored right after, so torch's runtime, already loaded, is
+   unaffected): its workers sleep as soon as a step ends, none is left spinning against
+   torch's pool. A user who set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` keeps theirs.
+3. Steps of at least :data:`PARALLEL_MIN_ELEMENTS` (l∞ and the l∞ projection) or
+   :data:`PARALLEL_MIN_ELEMENTS_L2` (l2: ~2.5× the arithmetic per byte, so waking the
+   pool pays off earlier) run on Numba's pool when the pool cannot fight torch's: torch
+   is not loaded, or Numba's pool is passive, or torch and Numba share one OpenMP
+   runtime. Otherwise (e.g. torch loaded and the user forced ``workqueue``), and below the
+   thresholds, every kernel runs serially in the calling thread. The thresholds were set
+   on the 2-core benchmark machine, float32, serial vs 2 threads through the compiled
+   entries (µs, two runs): l∞ 12.5k 4.5/3.7 vs 6.9/5.7, 25k 7.1/7.9 vs 10.8/7.1, 50k
+   16.1/16.0 vs 10.3/12.8, 100k 28.1/31.0 vs 21.0/26.5; l2 12.5k 8.1/8.8 vs 7.0/6.8, 25k
+   14.6/13.9 vs 12.0/12.8, 100k 48.7/56.4 vs 25.8/32.0.
 
-:func:`describe` reports the choice; the benchmark prints it with its measured effect.
+``policy("serial")`` forces rule 3's serial branch everywhere; ``policy("parallel")``
+uses the pool above the thresholds whatever else is loaded (the benchmark uses it to show
+the cost). :func:`describe` reports the choice; ``tradeoff bench kernels`` prints it with
+its measured effect on torch.
 """
 
 from __future__ import annotations
@@ -38,39 +50,34 @@ __all__ = [
     "PARALLEL_MIN_ELEMENTS",
     "PARALLEL_MIN_ELEMENTS_L2",
     "choose_layer",
+    "chunks",
     "describe",
     "parallel_ok",
     "policy",
+    "start_pool",
+    "use_pool",
 ]
 
 #: Below this many elements an l∞ step or projection runs serially (no pool is woken).
-PARALLEL_MIN_ELEMENTS = 1 << 18
+PARALLEL_MIN_ELEMENTS = 1 << 16
 #: The same for the l2 step and projection (more arithmetic per byte).
-PARALLEL_MIN_ELEMENTS_L2 = 1 << 16
+PARALLEL_MIN_ELEMENTS_L2 = 1 << 14
 
 _LAYER = "omp"
+_WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 _mode = {"mode": "auto"}
+# pool: started by us or found started; passive: its workers sleep after each region;
+# shared: (cached once torch is loaded) one OpenMP runtime serves torch and Numba.
+_state: dict = {"configured": False, "pool": False, "passive": False, "shared": None}
 
 
 def policy(mode: str | None = None) -> str:
-    """Get or set the policy: ``"auto"`` (above), ``"serial"`` or ``"parallel"`` (above
-    the size threshold, even with torch loaded; the benchmark uses it to show the cost)."""
+    """Get or set the policy: ``"auto"`` (above), ``"serial"`` or ``"parallel"``."""
     if mode is not None:
         if mode not in ("auto", "serial", "parallel"):
             raise ValueError(f"mode must be one of 'auto', 'serial', 'parallel'; got {mode!r}")
         _mode["mode"] = mode
     return _mode["mode"]
-
-
-def parallel_ok(n_elements: int, l2: bool = False) -> bool:
-    """Whether a kernel over ``n_elements`` (an l2 kernel if ``l2``) may use Numba's pool."""
-    mode = _mode["mode"]
-    if mode == "serial" or n_elements < (PARALLEL_MIN_ELEMENTS_L2 if l2 else PARALLEL_MIN_ELEMENTS):
-        return False
-    return mode == "parallel" or "torch" not in sys.modules
-
-
-_state = {"configured": False}
 
 
 def choose_layer() -> None:
@@ -80,21 +87,116 @@ def choose_layer() -> None:
     _state["configured"] = True
     if os.environ.get("NUMBA_THREADING_LAYER"):
         return
-    try:
-        numba.threading_layer()  # raises ValueError while no parallel code has run
-    except ValueError:
+    if not _pool_started():
         numba.config.THREADING_LAYER = _LAYER
 
 
+def _pool_started() -> bool:
+    try:
+        numba.threading_layer()  # raises ValueError while no parallel code has run
+    except ValueError:
+        return False
+    return True
+
+
+def _openmp_runtimes() -> set[str]:
+    """Files of the OpenMP runtimes mapped into this process (Linux; empty elsewhere)."""
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = {line.split()[-1] for line in fh if "omp" in line}
+    except OSError:
+        return set()
+    names = ("libgomp", "libiomp", "libomp")
+    return {p for p in paths if os.path.basename(p).startswith(names)}
+
+
+def _torch_safe() -> bool:
+    """With torch loaded: whether Numba's pool, started or about to be, cannot spin
+    against torch's."""
+    if not _state["pool"]:
+        choose_layer()
+        if _pool_started():  # started by other code: we know nothing of its wait policy
+            _state["pool"] = True
+        else:
+            return numba.config.THREADING_LAYER == "omp" and _user_wait_policy() is None
+    if _state["passive"]:
+        return True
+    if _state["shared"] is None:
+        _state["shared"] = numba.threading_layer() == "omp" and len(_openmp_runtimes()) == 1
+    return _state["shared"]
+
+
+def _user_wait_policy() -> str | None:
+    for var in _WAIT_VARS:
+        if os.environ.get(var):
+            return f"{var}={os.environ[var]}"
+    return None
+
+
+def start_pool() -> None:
+    """Start Numba's pool; passive (rule 2) when torch is loaded and the user set nothing."""
+    _state["pool"] = True
+    choose_layer()
+    if _pool_started():
+        return
+    from numba.np.ufunc.parallel import _launch_threads
+
+    passive = "torch" in sys.modules and _user_wait_policy() is None
+    if not passive:
+        _launch_threads()
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        _launch_threads()
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+    _state["passive"] = numba.threading_layer() == "omp"
+
+
+def parallel_ok(n_elements: int, l2: bool = False) -> bool:
+    """Whether a kernel over ``n_elements`` (an l2 kernel if ``l2``) may use Numba's pool."""
+    mode = _mode["mode"]
+    if mode == "serial" or n_elements < (PARALLEL_MIN_ELEMENTS_L2 if l2 else PARALLEL_MIN_ELEMENTS):
+        return False
+    return mode == "parallel" or "torch" not in sys.modules or _torch_safe()
+
+
+def use_pool(n_elements: int, l2: bool = False) -> bool:
+    """:func:`parallel_ok`, and if so make sure the pool is started as rule 2 says."""
+    if not parallel_ok(n_elements, l2):
+        return False
+    if not _state["pool"]:
+        start_pool()
+    return True
+
+
 def describe() -> str:
-    """One line saying which threading layer and thresholds are in use."""
+    """One line saying which threading layer, wait policy and thresholds are in use."""
     try:
         layer = numba.threading_layer()
     except ValueError:
         layer = f"not started yet (will be {numba.config.THREADING_LAYER!r})"
-    return (
-        f"policy {_mode['mode']!r}: serial in the calling thread when torch is loaded (torch's "
-        f"pool stays the only pool) or below {PARALLEL_MIN_ELEMENTS} (l∞) / "
-        f"{PARALLEL_MIN_ELEMENTS_L2} (l2) elements, else "
-        f"{numba.config.NUMBA_NUM_THREADS} threads; numba threading layer: {layer}"
+    if _state["passive"]:
+        wait = "passive (started while torch was loaded)"
+    elif _user_wait_policy():
+        wait = f"the user's {_user_wait_policy()}"
+    else:
+        wait = "libgomp's default (brief spin, then sleep)"
+    torch_rule = (
+        "not applicable (torch not loaded)"
+        if "torch" not in sys.modules
+        else ("the pool may run (it cannot spin against torch's)" if _torch_safe() else "serial")
     )
+    return (
+        f"policy {_mode['mode']!r}: Numba's pool from {PARALLEL_MIN_ELEMENTS} (l∞) / "
+        f"{PARALLEL_MIN_ELEMENTS_L2} (l2) elements, {numba.config.NUMBA_NUM_THREADS} threads; "
+        f"threading layer {layer}; pool wait policy {wait}; with torch loaded: {torch_rule}"
+    )
+
+
+def chunks(n_elements: int, l2: bool = False) -> int:
+    """0 when a kernel over ``n_elements`` runs serially, else the number of threads of
+    Numba's pool (started as rule 2 says): what the compiled entries take."""
+    if n_elements < PARALLEL_MIN_ELEMENTS_L2 or not use_pool(n_elements, l2):
+        return 0
+    return numba.get_num_threads()

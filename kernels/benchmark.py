@@ -3,13 +3,15 @@
 One run times, at 128×784, 128×3×32×32 and 16M elements, for the l∞ and the l2 step:
 
 - the stream limit of the step's access pattern (read 3 arrays, write 1, in place),
-  measured here with a Numba kernel ``x[i] = x[i] + y[i] + z[i]`` (best of 1 thread and
-  the parallel pool);
+  measured with a Numba kernel ``x[i] = x[i] + y[i] + z[i]``, on 1 thread and on the
+  parallel pool, in this process and in a torch-free child process: the limit is the
+  fastest of the four;
 - numpy, written the usual way (several passes);
-- ``tradeoff.kernels`` on numpy arrays, on torch CPU tensors and with uint8 ``x0``; the
-  numpy step also in a child process that never imports torch ("no torch loaded"), where
-  the thread-pool policy lets it use Numba's pool above ``PARALLEL_MIN_ELEMENTS`` (l2:
-  ``PARALLEL_MIN_ELEMENTS_L2``);
+- ``tradeoff.kernels`` on numpy arrays, on torch CPU tensors and with uint8 ``x0``, as
+  the thread-pool policy (tradeoff/kernels/_threads.py) runs them beside torch: Numba's
+  pool, started passive, from ``PARALLEL_MIN_ELEMENTS`` elements (l2:
+  ``PARALLEL_MIN_ELEMENTS_L2``); above that size also with ``policy("serial")``; and the
+  numpy step in a child process that never imports torch ("no torch loaded");
 - torch eager as torchattacks writes it (``adv + α·g.sign()``, clamp of the
   difference, clamp to [0, 1]; PGDL2's norm/divide/renorm for l2), torch eager in place,
   and ``torch.compile`` of the torchattacks code (reported unavailable, with the reason,
@@ -18,13 +20,13 @@ One run times, at 128×784, 128×3×32×32 and 16M elements, for the l∞ and th
   a device-to-device copy.
 
 Printed per row: median time, spread (interquartile range), GB/s of the minimal traffic
-(read x, x0, g; write x), % of the stream limit (the faster of 1 thread and the pool),
-% of the 1-thread stream limit (the fair bound for a serial kernel) and the speed-up over
-torch eager.
+(read x, x0, g; write x), % of the stream limit, % of the 1-thread stream limit (the
+fair bound for a serial kernel) and the speed-up over torch eager.
 Timings are interleaved over several rounds so that machine noise hits every row alike.
-It also shows the thread-pool policy (tradeoff/kernels/_threads.py): a torch eager step
-timed before any of our kernels ran and after all of them, and, in a child process, the
-same measurement around a Numba kernel under the OpenMP threading layer.
+It also shows what the thread-pool policy costs torch: a torch eager step timed before
+any of our kernels ran and after all of them, torch alone vs right after each of our
+steps, and, in child processes (torch imported first), the same around a raw Numba
+parallel kernel under libgomp's default wait policy, the passive one and ``workqueue``.
 """
 
 from __future__ import annotations
@@ -146,10 +148,10 @@ def _torch_fns(torch):
     return {"linf": (linf_eager, linf_inplace), "l2": (l2_eager, l2_inplace)}
 
 
-def _forced_parallel(kfn, *args):
+def _with_policy(mode: str, kfn, *args):
     from tradeoff.kernels import _threads
 
-    _threads.policy("parallel")
+    _threads.policy(mode)
     try:
         return kfn(*args)
     finally:
@@ -159,8 +161,10 @@ def _forced_parallel(kfn, *args):
 # ----------------------------------------------------------------------------- thread pools
 _CHILD = r"""
 import os, sys, time
-os.environ["NUMBA_THREADING_LAYER"] = sys.argv[1]
+os.environ["NUMBA_THREADING_LAYER"] = sys.argv[1].split("-")[0]
 import numpy as np, torch
+if sys.argv[1].endswith("-passive"):  # as _threads starts the pool beside torch
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 from numba import njit, prange
 @njit(parallel=True)
 def k(a, b, c):
@@ -184,6 +188,7 @@ for _ in range(50):
     l2(x)
 before = block(lambda: None, 200)
 k(a, b, c)
+os.environ.pop("OMP_WAIT_POLICY", None)
 alone, after = [], []
 for _ in range(16):  # alternate, so that load from other processes hits both alike
     alone += block(lambda: None)
@@ -195,8 +200,10 @@ print(f"{med(before):.1f} {med(alone):.1f} {med(after):.1f}")
 
 _CHILD_NUMPY = r"""
 import json, sys, time
+import numba
 import numpy as np
 import tradeoff.kernels as K
+from tradeoff.kernels import _cpu
 shape, norm, reps, rounds = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
 x = rng.random(shape, dtype=np.float32)
@@ -204,23 +211,33 @@ x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
 g = rng.standard_normal(shape, dtype=np.float32)
 a, e = (2 / 255, 8 / 255) if norm == "linf" else (0.1, 0.5)
 f = K.linf_step if norm == "linf" else K.l2_step
-for _ in range(3):
-    f(x, x0, g, a, e)
-ts = []
+xs, ys, zs = (v.reshape(-1).copy() for v in (x, x0, g))
+nt = numba.config.NUMBA_NUM_THREADS
+rows = {
+    "step": lambda: f(x, x0, g, a, e),
+    "s1": lambda: _cpu.stream_s(xs, ys, zs),
+    "sp": lambda: _cpu.stream_p(xs, ys, zs, nt),
+}
+ts = {k: [] for k in rows}
+for fn in rows.values():
+    for _ in range(3):
+        fn()
 for _ in range(rounds):
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f(x, x0, g, a, e)
-        ts.append(time.perf_counter() - t0)
-    time.sleep(0.005)
+    for k, fn in rows.items():
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            ts[k].append(time.perf_counter() - t0)
+        time.sleep(0.005)
 assert "torch" not in sys.modules
 print(json.dumps(ts))
 """
 
 
 def _child_numpy_times(shape, norm: str, reps: int, rounds: int):
-    """The step on numpy arrays timed in a child process that never imports torch, so that
-    the thread-pool policy may use Numba's pool (rule 2 of _threads); None on failure."""
+    """The step on numpy arrays, and the stream kernels, timed in a child process that never
+    imports torch (Numba's pool there is libgomp's default, not the passive pool started
+    beside torch); a dict of arrays ``step``, ``s1``, ``sp``, or None on failure."""
     arg = json.dumps([list(shape), norm, reps, rounds])
     try:
         proc = subprocess.run(
@@ -230,7 +247,7 @@ def _child_numpy_times(shape, norm: str, reps: int, rounds: int):
         return None
     if proc.returncode != 0:
         return None
-    return np.array(json.loads(proc.stdout))
+    return {k: np.array(v) for k, v in json.loads(proc.stdout).items()}
 
 
 def _child_pool_effect(layer: str) -> str:
@@ -312,6 +329,7 @@ def main(argv: list[str]) -> int:
     import tradeoff.kernels as K
     from tradeoff.kernels import _cpu, _threads
 
+    _threads.start_pool()  # as the policy starts it (passive beside torch), before stream_p
     rng = np.random.default_rng(0)
     fns = _torch_fns(torch) if torch is not None else None
     results: dict = {"machine": {}, "tables": {}, "threads": {}}
@@ -417,24 +435,26 @@ def main(argv: list[str]) -> int:
                 if norm == "l2"
                 else _threads.PARALLEL_MIN_ELEMENTS
             )
-            if n_el >= par_min:
-                xp = x.copy()
-                rows["tradeoff (numpy, parallel pool)"] = {
-                    "fn": partial(_forced_parallel, kfn, xp, x0, g, alpha, eps),
-                    "pool": True,
+            if torch is not None and n_el >= par_min:
+                xs1 = x.copy()
+                rows["tradeoff (numpy), serial policy"] = {
+                    "fn": partial(_with_policy, "serial", kfn, xs1, x0, g, alpha, eps),
                 }
             t = _interleaved({k: v for k, v in rows.items() if "unavailable" not in v}, reps, rnds)
+            s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))
             if torch is not None and not args.no_threads:
-                # the numpy path as a torch-free program sees it (may use Numba's pool)
+                # the numpy path as a torch-free program sees it
                 tc = _child_numpy_times(shape, norm, reps * 2 if big else reps, rnds)
                 name = "tradeoff (numpy, no torch loaded)"
                 if tc is None:
                     rows[name] = {"unavailable": "child process failed"}
                 else:
-                    pol = "parallel" if n_el >= par_min else "serial"
+                    pol = "pool" if n_el >= par_min else "serial"
                     rows[name] = {"note": f"child process, {pol}", "pool": True}
-                    t[name] = tc
-            s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))
+                    t[name] = tc["step"]
+                    # the stream limit is the best seen in either process
+                    s1 = min(s1, float(np.median(tc["s1"])))
+                    sp = min(sp, float(np.median(tc["sp"])))
             stream = min(s1, sp)
             which = "1 thread" if s1 <= sp else f"{nt} threads"
             eager_t = float(np.median(t["torch eager (torchattacks)"])) if torch else None
@@ -492,30 +512,31 @@ def main(argv: list[str]) -> int:
         nb = 4 if args.quick else 10
         a_small, after_small = alternate(small, nb, 25)
         a_large, after_large = alternate(large, nb, 4)
-        a_forced, after_forced = alternate(partial(_forced_parallel, large), nb, 4)
+        a_serial, after_serial = alternate(partial(_with_policy, "serial", large), nb, 4)
+        pool = "pool" if _threads.parallel_ok(16 * 2**20, l2=True) else "serial"
         print(
             f"  torch eager l2 step 128×784 (torchattacks), this process: {before * 1e6:.1f} µs "
             f"before any of our kernels ran, {after * 1e6:.1f} µs after all of them.\n"
             f"  Alternating blocks, torch alone vs right after each of our l2 steps:\n"
-            f"    128×784 (serial)                      {a_small * 1e6:8.1f} vs "
+            f"    128×784, the policy ({pool})        {a_small * 1e6:8.1f} vs "
             f"{after_small * 1e6:8.1f} µs ({after_small / a_small:.2f}×)\n"
-            f"    16M, the policy (serial, torch loaded) {a_large * 1e6:8.1f} vs "
+            f"    16M, the policy ({pool})            {a_large * 1e6:8.1f} vs "
             f"{after_large * 1e6:8.1f} µs ({after_large / a_large:.2f}×)\n"
-            f"    16M forced onto the parallel pool      {a_forced * 1e6:8.1f} vs "
-            f"{after_forced * 1e6:8.1f} µs ({after_forced / a_forced:.2f}×)"
+            f"    16M, policy('serial')            {a_serial * 1e6:8.1f} vs "
+            f"{after_serial * 1e6:8.1f} µs ({after_serial / a_serial:.2f}×)"
         )
         results["threads"].update(
             torch_l2_before_s=before,
             torch_l2_after_s=after,
             alone_vs_after_small_step_s=[a_small, after_small],
             alone_vs_after_16M_step_s=[a_large, after_large],
-            alone_vs_after_16M_parallel_step_s=[a_forced, after_forced],
+            alone_vs_after_16M_serial_step_s=[a_serial, after_serial],
         )
-        for layer in ("omp", "workqueue"):
+        for layer in ("omp", "omp-passive", "workqueue"):
             eff = _child_pool_effect(layer)
             print(
-                f"  child process, Numba parallel 128×784 kernel, threading layer {layer:<9}: "
-                f"torch eager l2 {eff}"
+                f"  child process, torch first, then a Numba parallel 128×784 kernel, "
+                f"layer {layer:<11}: torch eager l2 {eff}"
             )
             results["threads"][f"child_{layer}"] = eff
     if args.json:

@@ -9,6 +9,7 @@ for uniformity with Kolmogorov–Smirnov tests.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -213,25 +214,89 @@ def test_parallel_path_matches_reference(dtype, u8):
         _threads.policy(prev)
 
 
-def test_thread_policy_serial_when_torch_is_loaded():
+def _run_child(code: str, **env):
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    }
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=180, env={**environ, **env})
+
+
+_BIG_STEP = (
+    "import numpy as np, tradeoff.kernels as K\n"
+    "def big_step():\n"
+    "    x = np.zeros((4, 1 << 17), np.float32)\n"
+    "    K.linf_step(x, np.zeros_like(x), np.ones_like(x), 0.1, 0.2)\n"
+    "    assert np.all(x == np.float32(0.1))\n"
+)
+
+
+def test_thread_policy_thresholds_and_modes():
     big = _threads.PARALLEL_MIN_ELEMENTS
-    assert not _threads.parallel_ok(big - 1)
     small = _threads.PARALLEL_MIN_ELEMENTS_L2
-    assert small <= big and not _threads.parallel_ok(small - 1, l2=True)
+    assert small <= big and not _threads.parallel_ok(big - 1)
+    assert not _threads.parallel_ok(small - 1, l2=True) and _threads.chunks(small - 1, True) == 0
     code = (
-        "import sys\n"
+        "import sys, numba\n"
         "from tradeoff.kernels import _threads as t\n"
         f"assert t.policy() == 'auto' and t.parallel_ok({big})\n"
         f"assert t.parallel_ok({small}, l2=True) and not t.parallel_ok({small - 1}, l2=True)\n"
-        f"assert not t.parallel_ok({big - 1}) and t.parallel_ok({small}) == ({small} >= {big})\n"
-        "import torch\n"
-        f"assert not t.parallel_ok({big})\n"
+        f"assert not t.parallel_ok({big - 1}) and t.chunks({big}) == numba.get_num_threads()\n"
+        f"t.policy('serial'); assert not t.parallel_ok({big}) and t.chunks({big}) == 0\n"
         f"t.policy('parallel'); assert t.parallel_ok({big})\n"
-        f"t.policy('serial'); assert not t.parallel_ok({big})\n"
+        "assert 'torch' not in sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    _run_child(code)
     with pytest.raises(ValueError, match="mode must be one of"):
         _threads.policy("fast")
+
+
+def test_thread_policy_with_torch_loaded_first_starts_a_passive_pool():
+    # torch first: Numba's pool (a second libgomp) is started passive, the variable is
+    # restored, and the pool may then run the large steps.
+    code = (
+        "import os, torch, numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
+        f"assert t.parallel_ok({_threads.PARALLEL_MIN_ELEMENTS})\n"
+        "big_step()\n"
+        "assert numba.threading_layer() == 'omp' and t._state['passive']\n"
+        "assert 'OMP_WAIT_POLICY' not in os.environ\n"
+        "assert 'passive' in t.describe()\n"
+        f"assert t.chunks({_threads.PARALLEL_MIN_ELEMENTS}) == numba.get_num_threads()\n"
+    )
+    _run_child(code)
+
+
+def test_thread_policy_keeps_the_users_wait_policy_and_layer():
+    # The user's OMP_WAIT_POLICY or another threading layer: with torch loaded, serial.
+    code = (
+        "import os, torch, numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
+        f"assert not t.parallel_ok({_threads.PARALLEL_MIN_ELEMENTS})\n"
+        "big_step()\n"
+        "assert not t._state['passive'] and os.environ['OMP_WAIT_POLICY'] == 'ACTIVE'\n"
+    )
+    _run_child(code, OMP_WAIT_POLICY="ACTIVE")
+    code = (
+        "import torch, numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
+        f"assert not t.parallel_ok({_threads.PARALLEL_MIN_ELEMENTS})\n"
+        "big_step()\n"
+    )
+    _run_child(code, NUMBA_THREADING_LAYER="workqueue")
+
+
+def test_thread_policy_torch_after_the_pool_shares_its_runtime():
+    # Pool first, then torch: torch binds to the libgomp already loaded (one runtime), and
+    # the pool keeps running the large steps; with two runtimes it would be serial.
+    code = (
+        "import numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
+        "big_step()\n"
+        "assert not t._state['passive']\n"
+        "import torch\n"
+        "torch.ones(1 << 20).sum()\n"
+        "one = len(t._openmp_runtimes()) == 1\n"
+        f"assert t.parallel_ok({_threads.PARALLEL_MIN_ELEMENTS}) == one\n"
+        "big_step()\n"
+        "print(one)\n"
+    )
+    _run_child(code)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -456,39 +521,58 @@ def test_validation_errors(kwargs, exc, match):
             np.testing.assert_array_equal(xa, before)
 
 
-def test_fast_path_takes_only_what_full_validation_accepts():
-    # The fast path (_api._fast_ok) must decline everything _prepare would reject, so that
-    # the error comes from _prepare and nothing runs; and accept the plain per-step call.
-    x, x0, g = _arrays()
-    assert _api._fast_ok(x, x0, g, 0.1, 0.1, 0.0, 1.0)
-    assert _api._fast_ok(x, x0.astype(np.uint8), g, 0.1, 0.1, -np.inf, np.inf)
+@pytest.mark.parametrize("kind", ["linf", "l2", "proj_linf", "proj_l2"])
+def test_fast_path_takes_only_what_full_validation_accepts(kind):
+    # The fast path (_api._fast: the compiled entries _cpu.linf_entry / l2_entry) must
+    # decline, writing nothing, everything _prepare would reject, so that the error comes
+    # from _prepare; and run the plain per-step call.
+    proj = kind.startswith("proj")
+    x0, g = np.zeros((2, 3), np.float32), None if proj else np.ones((2, 3), np.float32)
+    x = np.random.default_rng(0).uniform(0.5, 1, (2, 3)).astype(np.float32)
+    ok = x.copy()
+    assert _api._fast(kind, ok, x0, g, 0.1, 0.1, 0.0, 1.0)
+    assert not np.array_equal(ok, x)  # it ran
+    assert _api._fast(kind, x.copy(), x0.astype(np.uint8), g, 0.1, 0.1, -np.inf, np.inf)
+    ro = x.copy()
+    ro.flags.writeable = False
+    buf = np.zeros(18, np.float32)  # overlapping views of one buffer
+    fortran = (np.asfortranarray(np.ones((3, 4), np.float32)), np.ones((3, 4), np.float32))
     bad = [
-        (x, x0, x, 0.1, 0.1, 0.0, 1.0),  # g is x
         (x, x, g, 0.1, 0.1, 0.0, 1.0),  # x0 is x
-        (x, x0, g.astype(np.float64), 0.1, 0.1, 0.0, 1.0),
         (x, x0.astype(np.int16), g, 0.1, 0.1, 0.0, 1.0),
         (x, x0[:1], g, 0.1, 0.1, 0.0, 1.0),
-        (x, x0, np.zeros((3, 2), np.float32).T, 0.1, 0.1, 0.0, 1.0),
-        (x, x0, g, -0.1, 0.1, 0.0, 1.0),
+        (x, x0.reshape(-1), g, 0.1, 0.1, 0.0, 1.0),  # same size, other ndim
+        (x, x0, g, 0.1, -0.1, 0.0, 1.0),
         (x, x0, g, 0.1, float("inf"), 0.0, 1.0),
-        (x, x0, g, float("nan"), 0.1, 0.0, 1.0),
+        (x, x0, g, 0.1, float("nan"), 0.0, 1.0),
         (x, x0, g, 0.1, 0.1, float("nan"), 1.0),
         (x, x0, g, 0.1, 0.1, 0.0, float("nan")),
         (x, x0, g, 0.1, 0.1, 1.0, 0.0),
-        (x, x0, g, 0.1, 0.1, 0, 1),  # ints: the full path converts them
-        (x, x0, g, np.float64(0.1), 0.1, 0.0, 1.0),
-        (x, x0, g, 0.1, np.array([0.1, 0.2]), 0.0, 1.0),
         (x.astype(np.float16), x0, g, 0.1, 0.1, 0.0, 1.0),
+        (*fortran, None if proj else fortran[1], 0.1, 0.1, 0.0, 1.0),
         (np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32), None, 0.1, 0.1, 0.0, 1.0),
-        (np.zeros((), np.float32), np.zeros((), np.float32), None, 0.1, 0.1, 0.0, 1.0),
-        (x, list(x0), g, 0.1, 0.1, 0.0, 1.0),
+        (ro, x0, g, 0.1, 0.1, 0.0, 1.0),
+        (buf[:6].reshape(2, 3), buf[3:9].reshape(2, 3), None, 0.1, 0.1, 0.0, 1.0),
     ]
+    if not proj:
+        bad += [
+            (x, x0, x, 0.1, 0.1, 0.0, 1.0),  # g is x
+            (x, x0, g, -0.1, 0.1, 0.0, 1.0),
+            (x, x0, g, float("nan"), 0.1, 0.0, 1.0),
+            (x, x0, g.astype(np.float64), 0.1, 0.1, 0.0, 1.0),
+            (x, x0, np.zeros((3, 2), np.float32).T, 0.1, 0.1, 0.0, 1.0),
+            (*(buf[i : i + 6].reshape(2, 3) for i in (0, 12, 3)), 0.1, 0.1, 0.0, 1.0),
+        ]
+    public = {"linf": K.linf_step, "l2": K.l2_step}.get(kind)
     for args in bad:
-        assert not _api._fast_ok(*args), args
-    buf = np.zeros(12, np.float32)  # overlapping views of one buffer
-    assert not _api._fast_ok(
-        buf[:6].reshape(2, 3), buf[6:].reshape(2, 3), buf[3:9].reshape(2, 3), 0.1, 0.1, 0.0, 1.0
-    )
+        before = args[0].copy()
+        assert not _api._fast(kind, *args), args
+        np.testing.assert_array_equal(args[0], before)
+        if public is not None and args[0].size and args[2] is not None:
+            with pytest.raises((TypeError, ValueError)):
+                public(*args)
+    with pytest.raises(ValueError, match="x must be writeable"):
+        K.project_linf(ro, x0, 0.1)
     np.testing.assert_array_equal(
         K.linf_step(np.zeros((2, 3)), np.zeros((2, 3)), np.ones((2, 3)), 0, 1, 0, 1),
         np.zeros((2, 3)),  # α = 0 given as an int: full path, same result
