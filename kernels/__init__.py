@@ -6,7 +6,9 @@ One API for the inner loop of projected gradient descent (Madry et al. 2018, Eq.
 - :func:`l2_step` — normalised-gradient step, projection onto the l2 ball, clip; per sample;
 - :func:`project_linf`, :func:`project_l2` — the projections alone;
 - :func:`random_start` — exactly uniform starts in the l∞ / l2 ball, clipped to the box;
-- :func:`available_backends`.
+- :func:`available_backends`;
+- :func:`thread_policy` — get or set how the CPU kernels use Numba's thread pool
+  (``"auto"``, ``"serial"``, ``"parallel"``; see :mod:`tradeoff.kernels._threads`).
 
 Dispatch is on the array type: numpy arrays and CPU torch tensors (zero-copy views) run
 the Numba CPU kernels; CuPy arrays and CUDA torch tensors run CuPy kernels (or the Numba
@@ -24,6 +26,7 @@ from ._api import (
     project_linf,
     random_start,
 )
+from ._threads import policy as thread_policy
 
 __all__ = [
     "BACKENDS",
@@ -33,4 +36,5 @@ __all__ = [
     "project_l2",
     "project_linf",
     "random_start",
+    "thread_policy",
 ]

@@ -393,18 +393,24 @@ def _run_cpu(kind: str, c: _Call) -> None:
     p = _packed(c, c.dtype)
     if kind in ("proj_linf", "proj_l2"):
         g = None
-    nt = _threads.chunks(c.n * c.d, kind in ("l2", "proj_l2"))
-    if nt:
-        if kind in ("linf", "proj_linf"):
-            _cpu.linf_p(x, x0, g, p, c.d, nt)
-        elif c.n > 1:
-            _cpu.l2_p(x, x0, g, p, c.d, _TIGHT[c.dtype])
+    _kernel(
+        _cpu, kind, x, x0, g, p, c.n, c.d, _threads.chunks(c.n * c.d, kind in ("l2", "proj_l2"))
+    )
+
+
+def _kernel(_cpu, kind: str, x, x0, g, p, n: int, d: int, nchunks: int) -> None:
+    """Run the Numba CPU kernel on flat arrays: on the pool when ``nchunks`` > 0 (an l2
+    batch of one sample stays serial: its parallelism is across samples)."""
+    tight = _TIGHT[x.dtype]
+    if kind in ("linf", "proj_linf"):
+        if nchunks:
+            _cpu.linf_p(x, x0, g, p, d, nchunks)
         else:
-            _cpu.l2_s(x, x0, g, p, c.d, _TIGHT[c.dtype])
-    elif kind in ("linf", "proj_linf"):
-        _cpu.linf_s(x, x0, g, p, c.d)
+            _cpu.linf_s(x, x0, g, p, d)
+    elif nchunks and n > 1:
+        _cpu.l2_p(x, x0, g, p, d, tight)
     else:
-        _cpu.l2_s(x, x0, g, p, c.d, _TIGHT[c.dtype])
+        _cpu.l2_s(x, x0, g, p, d, tight)
 
 
 # ----------------------------------------------------------------------------- fast path
@@ -416,7 +422,8 @@ def _run_cpu(kind: str, c: _Call) -> None:
 # nothing and the call goes through _prepare, which raises the error; so no call is
 # accepted here that _prepare would reject, and every check runs before the kernel.
 _F32, _F64 = _FLOATS
-_ENTRY: dict = {}  # kind -> (compiled entry, is l2), filled on first use
+_ENTRY: dict = {}  # kind -> (compiled entry, is l2), and "cpu": the module; on first use
+_ENTRY_POOL = -1  # _cpu.USE_POOL: the entry checked the call; run the parallel kernel
 
 
 def _fast(kind: str, x, x0, g, alpha: float, eps: float, lo: float, hi: float) -> bool:
@@ -430,13 +437,26 @@ def _fast(kind: str, x, x0, g, alpha: float, eps: float, lo: float, hi: float) -
         from . import _cpu
 
         _ENTRY.update(
+            cpu=_cpu,
             linf=(_cpu.linf_entry, False),
             proj_linf=(_cpu.linf_entry, False),
             l2=(_cpu.l2_entry, True),
             proj_l2=(_cpu.l2_entry, True),
         )
     entry, l2 = _ENTRY[kind]
-    return entry(x, x0, g, alpha, eps, lo, hi, _threads.chunks(x.size, l2)) == 0
+    nchunks = _threads.chunks(x.size, l2)
+    code = entry(x, x0, g, alpha, eps, lo, hi, nchunks)
+    if code == 0:
+        return True
+    if code != _ENTRY_POOL:
+        return False
+    # The entry checked the call; the parallel kernels are called from Python only (see
+    # _cpu's docstring). The ~1 µs of packing is nothing at these sizes.
+    p = np.array([lo, hi, alpha, eps], dtype=dt)
+    n = x.shape[0]
+    gf = None if g is None else g.reshape(-1)
+    _kernel(_ENTRY["cpu"], kind, x.reshape(-1), x0.reshape(-1), gf, p, n, x.size // n, nchunks)
+    return True
 
 
 def _fast_views(x, x0, g):

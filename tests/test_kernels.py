@@ -202,7 +202,8 @@ def test_parallel_path_matches_reference(dtype, u8):
     x = rng.random(shape).astype(dtype)
     g = rng.normal(size=shape).astype(dtype)
     alpha, eps = rng.uniform(0, 0.05, 5), 0.03
-    prev = _threads.policy("parallel")  # also when torch is loaded in this process
+    prev = _threads.policy()
+    _threads.policy("parallel")  # also when torch is loaded in this process
     try:
         assert _threads.parallel_ok(x.size)
         r = R.linf_step(x, x0, g, alpha, eps)
@@ -230,6 +231,26 @@ _BIG_STEP = (
 )
 
 
+def test_kernels_run_from_a_fresh_and_a_warm_numba_cache(tmp_path):
+    # Two processes on one empty cache: the first compiles and writes, the second loads
+    # the serial kernels and the compiled entries from it (the parallel kernels are not
+    # cached, see _cpu); both give the same, correct results.
+    code = (
+        _BIG_STEP + "import numpy as np\n"
+        "x = np.full((2, 3), 0.5); x0 = np.zeros((2, 3)); g = np.ones((2, 3))\n"
+        "K.linf_step(x, x0, g, 0.1, 0.2); assert np.allclose(x, 0.2)\n"
+        "K.l2_step(x, x0, g, 0.1, 0.2); K.project_l2(x, x0, 0.1)\n"
+        "assert np.all(np.linalg.norm(x, axis=1) <= 0.1 + 1e-12)\n"
+        "big_step()\n"
+        "y = np.zeros((4, 1 << 17), np.float32)\n"
+        "K.l2_step(y, np.zeros_like(y), np.ones_like(y), 0.1, 0.05)\n"
+        "assert np.allclose(np.linalg.norm(y, axis=1), 0.05, rtol=1e-5)\n"
+    )
+    for _ in range(2):
+        _run_child(code, NUMBA_CACHE_DIR=str(tmp_path))
+    assert any(tmp_path.rglob("*linf_entry*.nbc"))
+
+
 def test_thread_policy_thresholds_and_modes():
     big = _threads.PARALLEL_MIN_ELEMENTS
     small = _threads.PARALLEL_MIN_ELEMENTS_L2
@@ -247,7 +268,8 @@ def test_thread_policy_thresholds_and_modes():
     )
     _run_child(code)
     with pytest.raises(ValueError, match="mode must be one of"):
-        _threads.policy("fast")
+        K.thread_policy("fast")
+    assert K.thread_policy is _threads.policy and K.thread_policy() == "auto"
 
 
 def test_thread_policy_with_torch_loaded_first_starts_a_passive_pool():
