@@ -330,11 +330,11 @@ def _types_taken(x, x0, g) -> bool:
     )
 
 
-def _linf_entry(x, x0, g, alpha, eps, lo, hi, nchunks):  # typed by the overload below
+def _linf_entry(x, x0, g, alpha, eps, lo, hi, nchunks):  # typed by the overloads below
     raise NotImplementedError("compiled only")
 
 
-def _l2_entry(x, x0, g, alpha, eps, lo, hi, nchunks):  # typed by the overload below
+def _l2_entry(x, x0, g, alpha, eps, lo, hi, nchunks):
     raise NotImplementedError("compiled only")
 
 
@@ -379,55 +379,41 @@ def _not_taken(x, x0, g, alpha, eps, lo, hi, nchunks):
     return NOT_TAKEN
 
 
-@overload(_linf_entry)
-def _linf_entry_impl(x, x0, g, alpha, eps, lo, hi, nchunks):
-    if not _types_taken(x, x0, g):
-        return _not_taken
-
-    def impl(x, x0, g, alpha, eps, lo, hi, nchunks):
-        code = _checks(x, x0, g, alpha, eps, lo, hi)
-        if code != 0:
-            return code
-        n = x.size
-        d = n // x.shape[0]
-        p = _pack(x, lo, hi, alpha, eps)
-        xf = x.reshape(n)
-        x0f = x0.reshape(n)
-        if nchunks > 0:
-            return USE_POOL
-        if g is None:
-            linf_s(xf, x0f, None, p, d)
-        else:
-            linf_s(xf, x0f, g.reshape(n), p, d)
-        return 0
-
-    return impl
+@njit(cache=True)
+def _l2_serial(x, x0, g, p, d):
+    l2_s(x, x0, g, p, d, 2.0**-20 if x.itemsize == 4 else 2.0**-4)  # float32 / float64: _api._TIGHT
 
 
-@overload(_l2_entry)
-def _l2_entry_impl(x, x0, g, alpha, eps, lo, hi, nchunks):
-    if not _types_taken(x, x0, g):
-        return _not_taken
-    tight = 2.0**-20 if x.dtype == types.float32 else 2.0**-4  # as _api._TIGHT
+def _entry_typer(is_l2: bool):
+    """The overload of _linf_entry (``is_l2`` False) or _l2_entry (True)."""
+    serial = _l2_serial if is_l2 else linf_s
 
-    def impl(x, x0, g, alpha, eps, lo, hi, nchunks):
-        code = _checks(x, x0, g, alpha, eps, lo, hi)
-        if code != 0:
-            return code
-        n = x.size
-        d = n // x.shape[0]
-        p = _pack(x, lo, hi, alpha, eps)
-        xf = x.reshape(n)
-        x0f = x0.reshape(n)
-        if nchunks > 0 and n > d:
-            return USE_POOL
-        if g is None:
-            l2_s(xf, x0f, None, p, d, tight)
-        else:
-            l2_s(xf, x0f, g.reshape(n), p, d, tight)
-        return 0
+    def typer(x, x0, g, alpha, eps, lo, hi, nchunks):
+        if not _types_taken(x, x0, g):
+            return _not_taken
 
-    return impl
+        def impl(x, x0, g, alpha, eps, lo, hi, nchunks):
+            code = _checks(x, x0, g, alpha, eps, lo, hi)
+            if code != 0:
+                return code
+            n = x.size
+            d = n // x.shape[0]
+            if nchunks > 0 and (n > d or not is_l2):  # l2 parallelises across samples
+                return USE_POOL
+            p = _pack(x, lo, hi, alpha, eps)
+            if g is None:
+                serial(x.reshape(n), x0.reshape(n), None, p, d)
+            else:
+                serial(x.reshape(n), x0.reshape(n), g.reshape(n), p, d)
+            return 0
+
+        return impl
+
+    return typer
+
+
+overload(_linf_entry)(_entry_typer(False))
+overload(_l2_entry)(_entry_typer(True))
 
 
 @njit(cache=True)
