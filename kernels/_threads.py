@@ -17,6 +17,8 @@ The policy (``"auto"``):
 
 1. Numba's threading layer is set to ``"omp"`` before Numba's pool first starts, unless
    the user chose one (``NUMBA_THREADING_LAYER``) or other code already started a pool.
+   If it cannot load here, Numba's own choice is used. With one thread, every kernel
+   runs serially.
 2. When the pool is started while torch is loaded, it is started *passive*
    (``OMP_WAIT_POLICY=PASSIVE`` for that libgomp only: it reads the variable when it is
    loaded; the variable is restored right after, so torch's runtime, already loaded, is
@@ -142,15 +144,19 @@ def start_pool() -> None:
     from numba.np.ufunc.parallel import _launch_threads
 
     passive = "torch" in sys.modules and _user_wait_policy() is None
-    if not passive:
-        _launch_threads()
-        return
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    if passive:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         _launch_threads()
+    except ValueError:  # the layer chosen by choose_layer cannot load here: Numba's choice
+        if os.environ.get("NUMBA_THREADING_LAYER"):
+            raise  # the user's layer: their error to see
+        numba.config.THREADING_LAYER = "default"
+        _launch_threads()
     finally:
-        del os.environ["OMP_WAIT_POLICY"]
-    _state["passive"] = numba.threading_layer() == "omp"
+        if passive:
+            del os.environ["OMP_WAIT_POLICY"]
+    _state["passive"] = passive and numba.threading_layer() == "omp"
 
 
 def parallel_ok(n_elements: int, l2: bool = False) -> bool:
@@ -199,4 +205,5 @@ def chunks(n_elements: int, l2: bool = False) -> int:
     Numba's pool (started as rule 2 says): what the compiled entries take."""
     if n_elements < PARALLEL_MIN_ELEMENTS_L2 or not use_pool(n_elements, l2):
         return 0
-    return numba.get_num_threads()
+    n = numba.get_num_threads()
+    return n if n > 1 else 0  # one thread: the serial kernel, no pool round trip

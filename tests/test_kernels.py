@@ -304,6 +304,32 @@ def test_thread_policy_keeps_the_users_wait_policy_and_layer():
     _run_child(code, NUMBA_THREADING_LAYER="workqueue")
 
 
+def test_thread_policy_falls_back_when_the_openmp_layer_cannot_load():
+    # If the layer _threads asks for cannot load here, Numba picks one and a step still
+    # runs; beside torch only a passive OpenMP pool is used.
+    code = (
+        "import torch, numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
+        "t._LAYER = 'tbb'  # not installed in the test environment\n"
+        "assert not t.parallel_ok(1 << 20)  # beside torch: only omp is started passive\n"
+        "t.policy('parallel')\n"
+        "big_step()\n"
+        "layer = numba.threading_layer()  # Numba's own choice: omp here, else workqueue\n"
+        "assert t._state['passive'] == (layer == 'omp')\n"
+        "t.policy('auto')\n"
+        "assert t.parallel_ok(1 << 20) == (layer == 'omp')\n"
+    )
+    _run_child(code)
+
+
+def test_thread_policy_one_thread_means_serial():
+    code = (
+        "import numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
+        "assert t.parallel_ok(1 << 20) and t.chunks(1 << 20) == 0\n"
+        "big_step()\n"
+    )
+    _run_child(code, NUMBA_NUM_THREADS="1")
+
+
 def test_thread_policy_torch_after_the_pool_shares_its_runtime():
     # Pool first, then torch: torch binds to the libgomp already loaded (one runtime), and
     # the pool keeps running the large steps; with two runtimes it would be serial.
