@@ -536,8 +536,8 @@ def _run(kind: str, c: _Call):
 # ----------------------------------------------------------------------------- public API
 def _step(kind, x, x0, g, alpha, eps, lo, hi, out, backend):
     """The per-call path of the steps and projections (``g is None`` for a projection): the
-    fast path for numpy arrays and plain CPU tensors with scalar arguments (same checks,
-    fewer Python operations), else full validation and dispatch."""
+    compiled entry for numpy arrays and plain CPU tensors with float arguments (the same
+    checks, done in Numba), else full validation and dispatch."""
     if (
         out is None
         and backend is None
