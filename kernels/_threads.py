@@ -18,7 +18,8 @@ The policy (``"auto"``):
 1. Numba's threading layer is set to ``"omp"`` before Numba's pool first starts, unless
    the user chose one (``NUMBA_THREADING_LAYER``) or other code already started a pool.
    If it cannot load here, Numba's own choice is used. With one thread, every kernel
-   runs serially.
+   runs serially; so does a process forked after its parent's pool started (GNU OpenMP
+   is not fork-safe: Numba would terminate it at the first parallel region).
 2. When the pool is started while torch is loaded, it is started *passive*
    (``OMP_WAIT_POLICY=PASSIVE`` for that libgomp only: it reads the variable when it is
    loaded; the variable is restored right after, so torch's runtime, already loaded, is
@@ -70,7 +71,21 @@ _WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 _mode = {"mode": "auto"}
 # pool: started by us or found started; passive: its workers sleep after each region;
 # shared: (cached once torch is loaded) one OpenMP runtime serves torch and Numba.
-_state: dict = {"configured": False, "pool": False, "passive": False, "shared": None}
+_state: dict = {
+    "configured": False,
+    "pool": False,
+    "passive": False,
+    "shared": None,
+    "forked": False,
+}
+
+
+def _after_fork_in_child() -> None:
+    # GNU OpenMP is not fork-safe: in a child forked after the parent's pool started,
+    # Numba terminates the process at the first parallel region ("Terminating: fork()
+    # called from a process already using GNU OpenMP"). Such a child runs serially.
+    if _pool_started():
+        _state["forked"] = True
 
 
 def policy(mode: str | None = None) -> str:
@@ -164,6 +179,8 @@ def parallel_ok(n_elements: int, l2: bool = False) -> bool:
     mode = _mode["mode"]
     if mode == "serial" or n_elements < (PARALLEL_MIN_ELEMENTS_L2 if l2 else PARALLEL_MIN_ELEMENTS):
         return False
+    if _state["forked"]:
+        return False
     return mode == "parallel" or "torch" not in sys.modules or _torch_safe()
 
 
@@ -207,3 +224,7 @@ def chunks(n_elements: int, l2: bool = False) -> int:
         return 0
     n = numba.get_num_threads()
     return n if n > 1 else 0  # one thread: the serial kernel, no pool round trip
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -321,6 +321,26 @@ def test_thread_policy_falls_back_when_the_openmp_layer_cannot_load():
     _run_child(code)
 
 
+def test_thread_policy_forked_child_of_a_pool_runs_serially():
+    # GNU OpenMP is not fork-safe: Numba terminates a forked child at its first parallel
+    # region once the parent's pool ran (SIGTERM, measured). The child must run serially.
+    code = (
+        "import os, sys\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
+        "big_step()\n"
+        "assert t.parallel_ok(1 << 20)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    ok = not t.parallel_ok(1 << 20) and t.chunks(1 << 20) == 0\n"
+        "    big_step()\n"
+        "    os._exit(0 if ok else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "assert os.waitstatus_to_exitcode(status) == 0, status\n"
+        "assert t.parallel_ok(1 << 20)  # the parent keeps its pool\n"
+        "big_step()\n"
+    )
+    _run_child(code)
+
+
 def test_thread_policy_one_thread_means_serial():
     code = (
         "import numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
