@@ -360,12 +360,15 @@ def _types_taken(x, x0, g) -> bool:
     )
 
 
-def _linf_entry(x, x0, g, alpha, eps, lo, hi, nchunks):  # typed by the overloads below
-    raise NotImplementedError("compiled only")
+def _linf_entry(x, x0, g, alpha, eps, lo, hi, nchunks):
+    """The name the l∞ entry's overload (below) implements in compiled code. Called from
+    plain Python it takes no call: the caller then validates and dispatches in Python."""
+    return NOT_TAKEN
 
 
 def _l2_entry(x, x0, g, alpha, eps, lo, hi, nchunks):
-    raise NotImplementedError("compiled only")
+    """As _linf_entry, for the l2 entry."""
+    return NOT_TAKEN
 
 
 @njit(cache=True, inline="always")
