@@ -4,6 +4,9 @@
   (``NUMBA_ENABLE_CUDASIM`` must be set before numba.cuda is imported).
 - The CUDA C source of the CuPy kernels (``kernels/pgd.cu``) is compiled to PTX by nvcc
   for sm_80 and sm_90 when nvcc is on PATH.
+- The Numba CUDA kernels, every variant, are compiled to PTX for sm_80 and sm_90 by the
+  real NVVM (the simulator runs them as Python, which types nothing) when a CUDA toolkit
+  with NVVM is present and NVRTC can be loaded (``pip install nvidia-cuda-nvrtc``).
 - ``gpu``-marked tests run CuPy and Numba CUDA kernels on a real device, on CuPy arrays
   and CUDA torch tensors, against the reference (skipped without a CUDA device).
 """
@@ -50,6 +53,63 @@ def test_cuda_simulator_suite():
     assert proc.returncode == 0, tail
     assert re.search(r"\b3 passed\b", proc.stdout), tail
     assert "skipped" not in proc.stdout, tail
+
+
+_PTX_CHILD = r"""
+import numpy as np
+from numba import cuda, types
+from tradeoff.kernels import _cuda_numba as M
+
+try:
+    from cuda.pathfinder import load_nvidia_dynamic_lib
+    load_nvidia_dynamic_lib("nvrtc")
+except Exception as exc:  # numba-cuda needs NVRTC to list the architectures
+    print("NO-NVRTC", type(exc).__name__)
+    raise SystemExit(0)
+
+def arr(t):
+    return types.Array(t, 1, "C")
+
+done = 0
+for t_np, nt in ((np.float32, types.float32), (np.float64, types.float64)):
+    for u8 in (False, True):
+        for step in (False, True):
+            # the argument types run() passes: x, x0, g, out, alpha, sa, alpha_s, eps, se,
+            # eps_s, lo, hi, d (+ tight for l2)
+            sig = (arr(nt), arr(types.uint8 if u8 else nt), arr(nt), arr(nt), arr(nt),
+                   types.int64, nt, arr(nt), types.int64, nt, nt, nt, types.int64)
+            variants = [(M._linf_kernel(t_np, u8, step), sig)]
+            for tpb in (128, 256, 1024):
+                variants.append((M._l2_kernel(t_np, u8, step, tpb), sig + (types.float64,)))
+            for kernel, s in variants:
+                for cc in ((8, 0), (9, 0)):
+                    ptx, _ = cuda.compile_ptx(kernel.py_func, s, cc=cc)
+                    assert ".entry" in ptx and f".target sm_{cc[0]}{cc[1]}" in ptx, cc
+                    done += 1
+print("COMPILED", done)
+"""
+
+
+def _cuda_toolkit() -> str | None:
+    for root in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
+        if root and (Path(root) / "nvvm" / "libdevice").is_dir():
+            return root
+    return None
+
+
+@pytest.mark.skipif(_cuda_toolkit() is None, reason="no CUDA toolkit with NVVM")
+def test_numba_cuda_kernels_compile_to_ptx():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["CUDA_HOME"] = _cuda_toolkit()
+    proc = subprocess.run(
+        [sys.executable, "-c", _PTX_CHILD], env=env, capture_output=True, text=True, timeout=600
+    )
+    out = proc.stdout + proc.stderr[-3000:]
+    assert proc.returncode == 0, out
+    if "NO-NVRTC" in proc.stdout:
+        pytest.skip("NVRTC cannot be loaded (pip install nvidia-cuda-nvrtc)")
+    # 2 dtypes × 2 x0 kinds × (step, projection) × (l∞ + 3 l2 block sizes) × 2 archs
+    assert "COMPILED 64" in proc.stdout, out
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
