@@ -3,15 +3,16 @@
 The problem (DESIGN.md, "The kernels"): on a 2-core machine two thread pools that
 busy-wait after their parallel regions slow each other down; a torch eager step was
 measured going from 114 µs to 872 µs once Numba's pool had run in the same process.
-Measured here (``tradeoff bench kernels``, child processes): after a Numba kernel under
-Numba's ``workqueue`` layer, whose idle workers keep spinning, a torch eager l2 step went
-from ~190 µs to ~1700 µs for the rest of the process.
 
-What the pools are: Numba's ``omp`` layer runs on GNU OpenMP (``libgomp.so.1.0.0``); the
-torch CPU wheel ships its own ``libgomp.so.1``. If Numba's pool starts first, torch then
-binds to the libgomp already loaded (same soname): one OpenMP runtime, one set of
-workers, nothing to fight over. If torch is imported first, Numba's omp layer loads a
-second libgomp, whose idle workers would spin against torch's.
+What the pools are: Numba's ``omp`` layer calls GNU OpenMP's ``GOMP_parallel``, and the
+dynamic linker binds it to the first definition in the process's global symbol scope.
+The torch CPU wheel loads its own ``libgomp.so.1`` there (``RTLD_GLOBAL``), so with torch
+imported first Numba's parallel regions run on torch's OpenMP runtime and its workers
+(seen with ``LD_DEBUG=bindings``: omppool's ``GOMP_parallel`` → ``torch/lib/libgomp.so.1``).
+With Numba's pool started first, torch binds to the ``libgomp.so.1`` already loaded (same
+soname). Either way: one runtime, one set of workers, nothing to fight over. Only where
+no OpenMP runtime is in the global scope when Numba's pool starts beside torch (another
+torch build, another platform) would Numba load a second runtime of its own.
 
 The policy (``"auto"``):
 
@@ -20,17 +21,18 @@ The policy (``"auto"``):
    If it cannot load here, Numba's own choice is used. With one thread, every kernel
    runs serially; so does a process forked after its parent's pool started (GNU OpenMP
    is not fork-safe: Numba would terminate it at the first parallel region).
-2. When the pool is started while torch is loaded, it is started *passive*
-   (``OMP_WAIT_POLICY=PASSIVE`` for that libgomp only: it reads the variable when it is
-   loaded; the variable is restored right after, so torch's runtime, already loaded, is
-   unaffected): its workers sleep as soon as a step ends, none is left spinning against
-   torch's pool. A user who set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` keeps theirs.
+2. Beside torch the pool is used when it shares torch's runtime (above). Where it would
+   be a second runtime it is started *passive* (``OMP_WAIT_POLICY=PASSIVE`` while that
+   runtime loads and reads it, restored right after, so torch's runtime is unaffected):
+   its workers sleep as soon as a step ends and none is left spinning against torch's.
+   A user who set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` keeps theirs, and then, as
+   with another threading layer (``workqueue`` keeps spinning: a torch step measured
+   ~190 → ~1700 µs after it), a second pool beside torch is not used.
 3. Steps of at least :data:`PARALLEL_MIN_ELEMENTS` (l∞ and the l∞ projection) or
    :data:`PARALLEL_MIN_ELEMENTS_L2` (l2: ~2.5× the arithmetic per byte, so waking the
    pool pays off earlier) run on Numba's pool when the pool cannot fight torch's: torch
-   is not loaded, or Numba's pool is passive, or torch and Numba share one OpenMP
-   runtime. Otherwise (e.g. torch loaded and the user forced ``workqueue``), and below the
-   thresholds, every kernel runs serially in the calling thread. The thresholds were set
+   is not loaded, or rule 2 allows it. Otherwise, and below the thresholds, every kernel
+   runs serially in the calling thread. The thresholds were set
    on the 2-core benchmark machine, float32, serial vs 2 threads through the compiled
    entries (µs, two runs): l∞ 12.5k 4.5/3.7 vs 6.9/5.7, 25k 7.1/7.9 vs 10.8/7.1, 50k
    16.1/16.0 vs 10.3/12.8, 100k 28.1/31.0 vs 21.0/26.5; l2 12.5k 8.1/8.8 vs 7.0/6.8, 25k
@@ -44,6 +46,7 @@ its measured effect on torch.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 
@@ -55,6 +58,7 @@ __all__ = [
     "choose_layer",
     "chunks",
     "describe",
+    "global_openmp",
     "parallel_ok",
     "policy",
     "start_pool",
@@ -69,13 +73,14 @@ PARALLEL_MIN_ELEMENTS_L2 = 1 << 14
 _LAYER = "omp"
 _WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 _mode = {"mode": "auto"}
-# pool: started by us or found started; passive: its workers sleep after each region;
-# shared: (cached once torch is loaded) one OpenMP runtime serves torch and Numba.
+# pool: started by us or found started; bound_global: when it started, an OpenMP runtime
+# was in the global symbol scope (Numba's regions run on it); passive: started as a second
+# runtime with sleeping workers; forked: this is a child forked after the pool started.
 _state: dict = {
     "configured": False,
     "pool": False,
+    "bound_global": False,
     "passive": False,
-    "shared": None,
     "forked": False,
 }
 
@@ -127,20 +132,48 @@ def _openmp_runtimes() -> set[str]:
     return {p for p in paths if os.path.basename(p).startswith(names)}
 
 
+def global_openmp() -> str | None:
+    """The file defining ``GOMP_parallel`` in the global symbol scope, where Numba's omp
+    layer binds it first; None when there is none (or the file cannot be found: Linux
+    only, through /proc/self/maps)."""
+    try:
+        fn = ctypes.CDLL(None).GOMP_parallel
+    except (AttributeError, OSError):
+        return None
+    addr = ctypes.cast(fn, ctypes.c_void_p).value or 0
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                parts = line.split()
+                lo, hi = (int(v, 16) for v in parts[0].split("-"))
+                if lo <= addr < hi and len(parts) > 5:
+                    return parts[-1]
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _shares_torch_runtime() -> bool:
+    """Whether Numba's omp pool (started, or about to start) runs on torch's OpenMP runtime."""
+    if not _state["pool"]:
+        return global_openmp() is not None  # it will bind there
+    if numba.threading_layer() != "omp":
+        return False
+    return _state["bound_global"] or len(_openmp_runtimes()) == 1
+
+
 def _torch_safe() -> bool:
     """With torch loaded: whether Numba's pool, started or about to be, cannot spin
-    against torch's."""
+    against torch's (rule 2)."""
     if not _state["pool"]:
         choose_layer()
-        if _pool_started():  # started by other code: we know nothing of its wait policy
+        if _pool_started():  # started by other code: judge it as it is
             _state["pool"] = True
-        else:
-            return numba.config.THREADING_LAYER == "omp" and _user_wait_policy() is None
-    if _state["passive"]:
-        return True
-    if _state["shared"] is None:
-        _state["shared"] = numba.threading_layer() == "omp" and len(_openmp_runtimes()) == 1
-    return _state["shared"]
+        elif numba.config.THREADING_LAYER != "omp":
+            return False
+        else:  # it will share torch's runtime, or start passive, unless the user said
+            return _shares_torch_runtime() or _user_wait_policy() is None
+    return _state["passive"] or _shares_torch_runtime()
 
 
 def _user_wait_policy() -> str | None:
@@ -151,14 +184,16 @@ def _user_wait_policy() -> str | None:
 
 
 def start_pool() -> None:
-    """Start Numba's pool; passive (rule 2) when torch is loaded and the user set nothing."""
+    """Start Numba's pool as rule 2 says: on the global OpenMP runtime when there is one,
+    else, beside torch and with no wait policy of the user's, as a passive runtime."""
     _state["pool"] = True
     choose_layer()
     if _pool_started():
         return
     from numba.np.ufunc.parallel import _launch_threads
 
-    passive = "torch" in sys.modules and _user_wait_policy() is None
+    _state["bound_global"] = global_openmp() is not None
+    passive = "torch" in sys.modules and not _state["bound_global"] and _user_wait_policy() is None
     if passive:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
@@ -200,20 +235,22 @@ def describe() -> str:
     except ValueError:
         layer = f"not started yet (will be {numba.config.THREADING_LAYER!r})"
     if _state["passive"]:
-        wait = "passive (started while torch was loaded)"
+        wait = "a second OpenMP runtime, passive"
+    elif _state["pool"] and layer == "omp" and _state["bound_global"]:
+        wait = f"the global OpenMP runtime {global_openmp()}"
     elif _user_wait_policy():
-        wait = f"the user's {_user_wait_policy()}"
+        wait = f"its own, with the user's {_user_wait_policy()}"
     else:
-        wait = "libgomp's default (brief spin, then sleep)"
+        wait = "its own"
     torch_rule = (
         "not applicable (torch not loaded)"
         if "torch" not in sys.modules
-        else ("the pool may run (it cannot spin against torch's)" if _torch_safe() else "serial")
+        else ("pool (it cannot spin against torch's)" if _torch_safe() else "serial")
     )
     return (
         f"policy {_mode['mode']!r}: Numba's pool from {PARALLEL_MIN_ELEMENTS} (l∞) / "
         f"{PARALLEL_MIN_ELEMENTS_L2} (l2) elements, {numba.config.NUMBA_NUM_THREADS} threads; "
-        f"threading layer {layer}; pool wait policy {wait}; with torch loaded: {torch_rule}"
+        f"threading layer {layer}; pool runtime: {wait}; with torch loaded: {torch_rule}"
     )
 
 

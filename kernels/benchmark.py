@@ -8,8 +8,8 @@ One run times, at 128×784, 128×3×32×32 and 16M elements, for the l∞ and th
   fastest of the four;
 - numpy, written the usual way (several passes);
 - ``tradeoff.kernels`` on numpy arrays, on torch CPU tensors and with uint8 ``x0``, as
-  the thread-pool policy (tradeoff/kernels/_threads.py) runs them beside torch: Numba's
-  pool, started passive, from ``PARALLEL_MIN_ELEMENTS`` elements (l2:
+  the thread-pool policy (tradeoff/kernels/_threads.py) runs them beside torch: on
+  Numba's pool, which runs on torch's OpenMP runtime, from ``PARALLEL_MIN_ELEMENTS`` (l2:
   ``PARALLEL_MIN_ELEMENTS_L2``); above that size also with ``policy("serial")``; and the
   numpy step in a child process that never imports torch ("no torch loaded");
 - torch eager as torchattacks writes it (``adv + α·g.sign()``, clamp of the
@@ -25,8 +25,9 @@ fair bound for a serial kernel) and the speed-up over torch eager.
 Timings are interleaved over several rounds so that machine noise hits every row alike.
 It also shows what the thread-pool policy costs torch: a torch eager step timed before
 any of our kernels ran and after all of them, torch alone vs right after each of our
-steps, and, in child processes (torch imported first), the same around a raw Numba
-parallel kernel under libgomp's default wait policy, the passive one and ``workqueue``.
+steps, the CPU time thread-pool workers burn after a torch op and after one of our pool
+steps, and, in child processes (torch imported first), torch around a raw Numba parallel
+kernel under the ``omp`` and the ``workqueue`` layer.
 """
 
 from __future__ import annotations
@@ -161,10 +162,8 @@ def _with_policy(mode: str, kfn, *args):
 # ----------------------------------------------------------------------------- thread pools
 _CHILD = r"""
 import os, sys, time
-os.environ["NUMBA_THREADING_LAYER"] = sys.argv[1].split("-")[0]
+os.environ["NUMBA_THREADING_LAYER"] = sys.argv[1]
 import numpy as np, torch
-if sys.argv[1].endswith("-passive"):  # as _threads starts the pool beside torch
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 from numba import njit, prange
 @njit(parallel=True)
 def k(a, b, c):
@@ -188,7 +187,6 @@ for _ in range(50):
     l2(x)
 before = block(lambda: None, 200)
 k(a, b, c)
-os.environ.pop("OMP_WAIT_POLICY", None)
 alone, after = [], []
 for _ in range(16):  # alternate, so that load from other processes hits both alike
     alone += block(lambda: None)
@@ -236,8 +234,8 @@ print(json.dumps(ts))
 
 def _child_numpy_times(shape, norm: str, reps: int, rounds: int):
     """The step on numpy arrays, and the stream kernels, timed in a child process that never
-    imports torch (Numba's pool there is libgomp's default, not the passive pool started
-    beside torch); a dict of arrays ``step``, ``s1``, ``sp``, or None on failure."""
+    imports torch (Numba's pool there runs on the system libgomp, not on torch's runtime);
+    a dict of arrays ``step``, ``s1``, ``sp``, or None on failure."""
     arg = json.dumps([list(shape), norm, reps, rounds])
     try:
         proc = subprocess.run(
@@ -248,6 +246,18 @@ def _child_numpy_times(shape, norm: str, reps: int, rounds: int):
     if proc.returncode != 0:
         return None
     return {k: np.array(v) for k, v in json.loads(proc.stdout).items()}
+
+
+def _burn_after(step: Callable[[], object], reps: int = 5) -> float:
+    """Median process CPU time (ms) burnt during a 100 ms sleep right after ``step``: what
+    thread-pool workers spin after it."""
+    out = []
+    for _ in range(reps):
+        step()
+        c0 = time.process_time()
+        time.sleep(0.1)
+        out.append((time.process_time() - c0) * 1e3)
+    return float(np.median(out))
 
 
 def _child_pool_effect(layer: str) -> str:
@@ -329,7 +339,7 @@ def main(argv: list[str]) -> int:
     import tradeoff.kernels as K
     from tradeoff.kernels import _cpu, _threads
 
-    _threads.start_pool()  # as the policy starts it (passive beside torch), before stream_p
+    _threads.start_pool()  # as the policy starts it (see _threads), before stream_p runs
     rng = np.random.default_rng(0)
     fns = _torch_fns(torch) if torch is not None else None
     results: dict = {"machine": {}, "tables": {}, "threads": {}}
@@ -532,11 +542,21 @@ def main(argv: list[str]) -> int:
             alone_vs_after_16M_step_s=[a_large, after_large],
             alone_vs_after_16M_serial_step_s=[a_serial, after_serial],
         )
-        for layer in ("omp", "omp-passive", "workqueue"):
+        # Who spins after whom: process CPU time burnt while the main thread sleeps right
+        # after a torch op and right after one of our pool steps. On one shared OpenMP
+        # runtime the same workers spin down the same way after both.
+        burn_torch = _burn_after(lambda: probe())
+        burn_ours = _burn_after(large)
+        print(
+            f"  CPU ms burnt in the 100 ms after a torch op: {burn_torch:.1f}; after our 16M "
+            f"step ({pool}): {burn_ours:.1f} (idle process: < 0.2)"
+        )
+        results["threads"].update(burn_after_torch_ms=burn_torch, burn_after_ours_ms=burn_ours)
+        for layer in ("omp", "workqueue"):
             eff = _child_pool_effect(layer)
             print(
-                f"  child process, torch first, then a Numba parallel 128×784 kernel, "
-                f"layer {layer:<11}: torch eager l2 {eff}"
+                f"  child process, torch first, then a raw Numba parallel 128×784 kernel, "
+                f"layer {layer:<9}: torch eager l2 {eff}"
             )
             results["threads"][f"child_{layer}"] = eff
     if args.json:

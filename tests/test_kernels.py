@@ -272,41 +272,77 @@ def test_thread_policy_thresholds_and_modes():
     assert K.thread_policy is _threads.policy and K.thread_policy() == "auto"
 
 
-def test_thread_policy_with_torch_loaded_first_starts_a_passive_pool():
-    # torch first: Numba's pool (a second libgomp) is started passive, the variable is
-    # restored, and the pool may then run the large steps.
+def test_thread_policy_with_torch_loaded_first_runs_on_torchs_openmp_runtime():
+    # torch first: torch's libgomp is in the global symbol scope and Numba's omp layer
+    # binds GOMP_parallel there (the dynamic linker says so under LD_DEBUG=bindings): one
+    # OpenMP runtime, so the pool may run the large steps; nothing is started passive.
     code = (
         "import os, torch, numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
-        f"assert t.parallel_ok({_threads.PARALLEL_MIN_ELEMENTS})\n"
+        "lib = t.global_openmp()\n"
+        "assert lib is not None and t.parallel_ok(1 << 20)\n"
         "big_step()\n"
-        "assert numba.threading_layer() == 'omp' and t._state['passive']\n"
-        "assert 'OMP_WAIT_POLICY' not in os.environ\n"
-        "assert 'passive' in t.describe()\n"
-        f"assert t.chunks({_threads.PARALLEL_MIN_ELEMENTS}) == numba.get_num_threads()\n"
+        "assert numba.threading_layer() == 'omp' and t._state['bound_global']\n"
+        "assert not t._state['passive'] and 'OMP_WAIT_POLICY' not in os.environ\n"
+        "assert lib in t.describe() and t.chunks(1 << 20) == numba.get_num_threads()\n"
+        "print('GLOBAL', lib)\n"
+    )
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**environ, "LD_DEBUG": "bindings"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lib = proc.stdout.split("GLOBAL", 1)[1].split()[0]
+    bound = [
+        line
+        for line in proc.stderr.splitlines()
+        if "omppool" in line.split(" to ")[0] and "`GOMP_parallel'" in line
+    ]
+    assert bound and all(f" to {lib} " in line for line in bound), bound
+
+
+def test_thread_policy_second_runtime_beside_torch_starts_passive():
+    # Where no OpenMP runtime is in the global scope (simulated here), Numba's pool would
+    # be a second runtime: it is started passive, and the variable is restored.
+    code = (
+        "import os, torch, numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
+        "t.global_openmp = lambda: None\n"
+        "assert t.parallel_ok(1 << 20)\n"
+        "big_step()\n"
+        "assert t._state['passive'] and not t._state['bound_global']\n"
+        "assert 'OMP_WAIT_POLICY' not in os.environ and 'passive' in t.describe()\n"
     )
     _run_child(code)
-
-
-def test_thread_policy_keeps_the_users_wait_policy_and_layer():
-    # The user's OMP_WAIT_POLICY or another threading layer: with torch loaded, serial.
+    # ... unless the user set a wait policy: then that second pool is not used.
     code = (
         "import os, torch, numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
-        f"assert not t.parallel_ok({_threads.PARALLEL_MIN_ELEMENTS})\n"
+        "t.global_openmp = lambda: None\n"
+        "assert not t.parallel_ok(1 << 20)\n"
         "big_step()\n"
-        "assert not t._state['passive'] and os.environ['OMP_WAIT_POLICY'] == 'ACTIVE'\n"
+        "assert os.environ['OMP_WAIT_POLICY'] == 'ACTIVE'\n"
     )
     _run_child(code, OMP_WAIT_POLICY="ACTIVE")
+
+
+def test_thread_policy_keeps_the_users_layer():
+    # Another threading layer (workqueue keeps its workers spinning): serial beside torch.
     code = (
         "import torch, numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
         f"assert not t.parallel_ok({_threads.PARALLEL_MIN_ELEMENTS})\n"
         "big_step()\n"
+        "assert not t._state['pool']  # the step ran serially; no pool was started\n"
     )
     _run_child(code, NUMBA_THREADING_LAYER="workqueue")
 
 
 def test_thread_policy_falls_back_when_the_openmp_layer_cannot_load():
     # If the layer _threads asks for cannot load here, Numba picks one and a step still
-    # runs; beside torch only a passive OpenMP pool is used.
+    # runs; beside torch the pool is used again only if it is an OpenMP one.
     code = (
         "import torch, numba\n" + _BIG_STEP + "from tradeoff.kernels import _threads as t\n"
         "t._LAYER = 'tbb'  # not installed in the test environment\n"
@@ -314,9 +350,8 @@ def test_thread_policy_falls_back_when_the_openmp_layer_cannot_load():
         "t.policy('parallel')\n"
         "big_step()\n"
         "layer = numba.threading_layer()  # Numba's own choice: omp here, else workqueue\n"
-        "assert t._state['passive'] == (layer == 'omp')\n"
         "t.policy('auto')\n"
-        "assert t.parallel_ok(1 << 20) == (layer == 'omp')\n"
+        "assert t.parallel_ok(1 << 20) == (layer == 'omp')  # omp: torch's runtime\n"
     )
     _run_child(code)
 
