@@ -26,22 +26,22 @@ The policy (``"auto"``):
    runtime loads and reads it, restored right after, so torch's runtime is unaffected):
    its workers sleep as soon as a step ends and none is left spinning against torch's.
    A user who set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` keeps theirs, and then, as
-   with another threading layer (``workqueue`` keeps spinning: a torch step measured
-   ~190 → ~1700 µs after it), a second pool beside torch is not used.
+   with another threading layer (``workqueue``'s workers keep spinning), a second pool
+   beside torch is not used.
 3. Steps of at least :data:`PARALLEL_MIN_ELEMENTS` (l∞ and the l∞ projection) or
    :data:`PARALLEL_MIN_ELEMENTS_L2` (l2: ~2.5× the arithmetic per byte, so waking the
    pool pays off earlier) run on Numba's pool when the pool cannot fight torch's: torch
    is not loaded, or rule 2 allows it. Otherwise, and below the thresholds, every kernel
-   runs serially in the calling thread. The thresholds were set
-   on the 2-core benchmark machine, float32, serial vs 2 threads through the compiled
-   entries (µs, two runs): l∞ 12.5k 4.5/3.7 vs 6.9/5.7, 25k 7.1/7.9 vs 10.8/7.1, 50k
+   runs serially in the calling thread. The thresholds were set on the 2-core benchmark
+   machine, float32, serial vs 2 threads through the compiled entries (µs, two runs):
+   l∞ 12.5k 4.5/3.7 vs 6.9/5.7, 25k 7.1/7.9 vs 10.8/7.1, 50k
    16.1/16.0 vs 10.3/12.8, 100k 28.1/31.0 vs 21.0/26.5; l2 12.5k 8.1/8.8 vs 7.0/6.8, 25k
    14.6/13.9 vs 12.0/12.8, 100k 48.7/56.4 vs 25.8/32.0.
 
-``policy("serial")`` forces rule 3's serial branch everywhere; ``policy("parallel")``
-uses the pool above the thresholds whatever else is loaded (the benchmark uses it to show
-the cost). :func:`describe` reports the choice; ``tradeoff bench kernels`` prints it with
-its measured effect on torch.
+``policy("serial")`` forces rule 3's serial branch everywhere (the benchmark times it
+beside the policy); ``policy("parallel")`` uses the pool above the thresholds whatever
+else is loaded. :func:`describe` reports the choice; ``tradeoff bench kernels`` prints it
+with its measured effect on torch.
 """
 
 from __future__ import annotations
