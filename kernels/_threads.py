@@ -34,9 +34,9 @@ The policy (``"auto"``):
    is not loaded, or rule 2 allows it. Otherwise, and below the thresholds, every kernel
    runs serially in the calling thread. The thresholds were set on the 2-core benchmark
    machine, float32, serial vs 2 threads through the compiled entries (µs, two runs):
-   l∞ 12.5k 4.5/3.7 vs 6.9/5.7, 25k 7.1/7.9 vs 10.8/7.1, 50k
-   16.1/16.0 vs 10.3/12.8, 100k 28.1/31.0 vs 21.0/26.5; l2 12.5k 8.1/8.8 vs 7.0/6.8, 25k
-   14.6/13.9 vs 12.0/12.8, 100k 48.7/56.4 vs 25.8/32.0.
+   l∞ 12.5k 4.5/3.7 vs 6.9/5.7, 25k 7.1/7.9 vs 10.8/7.1, 50k 16.1/16.0 vs 10.3/12.8,
+   100k 28.1/31.0 vs 21.0/26.5; l2 12.5k 8.1/8.8 vs 7.0/6.8, 25k 14.6/13.9 vs 12.0/12.8,
+   100k 48.7/56.4 vs 25.8/32.0.
 
 ``policy("serial")`` forces rule 3's serial branch everywhere (the benchmark times it
 beside the policy); ``policy("parallel")`` uses the pool above the thresholds whatever
