@@ -148,8 +148,8 @@ def global_openmp() -> str | None:
                 lo, hi = (int(v, 16) for v in parts[0].split("-"))
                 if lo <= addr < hi and len(parts) > 5:
                     return parts[-1]
-    except (OSError, ValueError):
-        pass
+    except (OSError, ValueError):  # no /proc (not Linux) or an unreadable line
+        return None
     return None
 
 
