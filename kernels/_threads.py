@@ -75,13 +75,15 @@ _WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 _mode = {"mode": "auto"}
 # pool: started by us or found started; bound_global: when it started, an OpenMP runtime
 # was in the global symbol scope (Numba's regions run on it); passive: started as a second
-# runtime with sleeping workers; forked: this is a child forked after the pool started.
+# runtime with sleeping workers; forked: this is a child forked after the pool started;
+# shared: _shares_torch_runtime's answer once the pool has started beside torch.
 _state: dict = {
     "configured": False,
     "pool": False,
     "bound_global": False,
     "passive": False,
     "forked": False,
+    "shared": None,
 }
 
 
@@ -154,12 +156,16 @@ def global_openmp() -> str | None:
 
 
 def _shares_torch_runtime() -> bool:
-    """Whether Numba's omp pool (started, or about to start) runs on torch's OpenMP runtime."""
+    """Whether Numba's omp pool (started, or about to start) runs on torch's OpenMP runtime.
+    Once the pool has started (and torch is loaded: the only callers' case) the answer
+    cannot change, so it is computed once: it reads /proc/self/maps, ~1.7 ms."""
     if not _state["pool"]:
         return global_openmp() is not None  # it will bind there
-    if numba.threading_layer() != "omp":
-        return False
-    return _state["bound_global"] or len(_openmp_runtimes()) == 1
+    if _state["shared"] is None:
+        _state["shared"] = numba.threading_layer() == "omp" and (
+            _state["bound_global"] or len(_openmp_runtimes()) == 1
+        )
+    return _state["shared"]
 
 
 def _torch_safe() -> bool:
