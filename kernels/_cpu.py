@@ -17,14 +17,22 @@ loaded from the cache (numba#8578), and processes writing the gufunc cache at th
 time can leave it inconsistent (numba#10128). (A segfault from an inconsistent cache was
 seen here once, after _cpu.py was edited while a benchmark running the old version kept
 writing to the same cache.) They compile in ~1 s per signature, once per process.
+
+Everything else is cached on disk by :mod:`tradeoff._jit_cache`: one folder per version of
+the compiled sources, and one qualified name per compiled function — the functions made by
+the factories below are renamed (``unique_identity``), since two products of one factory
+cached by different processes could otherwise be linked to each other's code.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit, prange, types
+from numba import prange, types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
+
+from tradeoff._jit_cache import njit, unique_identity
 
 from . import _threads
 
@@ -44,30 +52,32 @@ __all__ = [
 ]
 
 
-def _x0_reader(divide: bool):
+def _x0_reader(divide: bool, name: str):
     """A compiled ``read(x0, j, c)``: ``x0[j]``, or for uint8 images ``T(x0[j]) / c`` (c =
     255, the reference's exact division: the l∞ kernels) or ``T(x0[j]) * c`` (c = the
     rounded 1/255, ≤ 1 ulp from the division: the l2 kernels, which are "within float
     rounding" of the reference; measured: the division made the l2 step with uint8 x0 50 %
-    slower than with float32 x0). ``T`` is the dtype of ``c``."""
+    slower than with float32 x0). ``T`` is the dtype of ``c``. ``name``: the reader's own
+    qualified name (tradeoff._jit_cache.unique_identity: a factory's products must not
+    share one)."""
 
     def read(x0, j, c):  # the name Numba compiles; never called from Python
         return x0[j]
 
-    @overload(read, inline="always")
     def read_impl(x0, j, c):
         if x0.dtype != types.uint8:
-            return lambda x0, j, c: x0[j]
+            return unique_identity(lambda x0, j, c: x0[j], f"{name}_plain")
         to_t = as_dtype(c).type
         if divide:
-            return lambda x0, j, c: to_t(x0[j]) / c
-        return lambda x0, j, c: to_t(x0[j]) * c
+            return unique_identity(lambda x0, j, c: to_t(x0[j]) / c, f"{name}_divided")
+        return unique_identity(lambda x0, j, c: to_t(x0[j]) * c, f"{name}_scaled")
 
+    overload(unique_identity(read, name), inline="always")(unique_identity(read_impl, f"{name}_ol"))
     return read
 
 
-_x0_value = _x0_reader(divide=True)  # l∞: bit-identical to the reference
-_x0_times = _x0_reader(divide=False)  # l2
+_x0_value = _x0_reader(divide=True, name="_x0_value")  # l∞: bit-identical to the reference
+_x0_times = _x0_reader(divide=False, name="_x0_times")  # l2
 
 
 # All kernels work in place on ``x`` (the dispatcher copies ``x`` into ``out`` first when
@@ -79,7 +89,7 @@ _x0_times = _x0_reader(divide=False)  # l2
 # ``g is None`` (the projections) is pruned at compile time.
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _clip_linf(y, v, e, lo, hi):
     """clip(clip(y, v − e, v + e), lo, hi), in the order of the reference (bit-identical)."""
     lower = v - e
@@ -90,7 +100,7 @@ def _clip_linf(y, v, e, lo, hi):
     return hi if y > hi else y
 
 
-@njit(cache=True)
+@njit
 def _linf_seg(x, x0, g, a, e, lo, hi):
     t = x.dtype.type
     c255 = t(255)
@@ -107,7 +117,7 @@ def _linf_seg(x, x0, g, a, e, lo, hi):
         x[j] = _clip_linf(y, v, e, lo, hi)
 
 
-@njit(cache=True)
+@njit
 def _plinf_seg(x, x0, e, lo, hi):
     t = x.dtype.type
     c255 = t(255)
@@ -117,7 +127,7 @@ def _plinf_seg(x, x0, e, lo, hi):
         x[j] = _clip_linf(y, v, e, lo, hi)
 
 
-@njit(cache=True)
+@njit
 def _linf_range(x, x0, g, alpha, sa, eps, se, lo, hi, d, start, end):
     if sa == 0 and se == 0:  # one α and ε for all samples: a single loop, no segments
         if g is None:
@@ -141,20 +151,20 @@ def _linf_range(x, x0, g, alpha, sa, eps, se, lo, hi, d, start, end):
 # samples) or the batch size.
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _unpack(p):
     m = (p.size - 2) // 2
     stride = 1 if m > 1 else 0
     return p[2 : 2 + m], p[2 + m :], stride, p[0], p[1]
 
 
-@njit(cache=True)
+@njit
 def linf_s(x, x0, g, p, d):
     alpha, eps, sa, lo, hi = _unpack(p)
     _linf_range(x, x0, g, alpha, sa, eps, sa, lo, hi, d, 0, x.size)
 
 
-@njit(parallel=True)
+@numba.njit(parallel=True)
 def linf_p(x, x0, g, p, d, nchunks):
     alpha, eps, sa, lo, hi = _unpack(p)
     se = sa
@@ -174,7 +184,7 @@ def linf_p(x, x0, g, p, d, nchunks):
 # separate functions so that the flags cover only them.
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(fastmath={"reassoc", "contract"})
 def _l2_sums(x, x0, g):
     t = x.dtype.type
     inv255 = t(1) / t(255)
@@ -190,7 +200,7 @@ def _l2_sums(x, x0, g):
     return gg, dg, dd
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(fastmath={"reassoc", "contract"})
 def _l2_dd(x, x0, g, s):
     t = x.dtype.type
     inv255 = t(1) / t(255)
@@ -206,7 +216,7 @@ def _l2_dd(x, x0, g, s):
     return dd
 
 
-@njit(cache=True)
+@njit
 def _l2_write(x, x0, g, s, f, proj, lo, hi):
     # The update itself runs in x's dtype (the scalars s, f rounded to it): for float32
     # twice the vector width of float64 and no conversions; a few ulp from the float64
@@ -244,7 +254,7 @@ def _l2_write(x, x0, g, s, f, proj, lo, hi):
             x[j] = y
 
 
-@njit(cache=True)
+@njit
 def _l2_one(x, x0, g, alpha, sa, eps, se, lo, hi, d, tight, b):
     i0 = b * d
     i1 = i0 + d
@@ -269,7 +279,7 @@ def _l2_one(x, x0, g, alpha, sa, eps, se, lo, hi, d, tight, b):
     _l2_write(xs, x0s, gs, s, f, proj, lo, hi)
 
 
-@njit(cache=True)
+@njit
 def l2_s(x, x0, g, p, d, tight):
     alpha, eps, sa, lo, hi = _unpack(p)
     se = sa
@@ -277,7 +287,7 @@ def l2_s(x, x0, g, p, d, tight):
         _l2_one(x, x0, g, alpha, sa, eps, se, lo, hi, d, tight, b)
 
 
-@njit(parallel=True)
+@numba.njit(parallel=True)
 def l2_p(x, x0, g, p, d, tight):
     alpha, eps, sa, lo, hi = _unpack(p)
     se = sa
@@ -286,13 +296,13 @@ def l2_p(x, x0, g, p, d, tight):
 
 
 # The stream limit of the l∞ access pattern (read 3, write 1 in place), for the benchmark.
-@njit(cache=True)
+@njit
 def stream_s(x, y, z):
     for j in range(x.size):
         x[j] = x[j] + y[j] + z[j]
 
 
-@njit(parallel=True)
+@numba.njit(parallel=True)
 def stream_p(x, y, z, nchunks):
     n = x.size
     size = (n + nchunks - 1) // nchunks
@@ -346,14 +356,14 @@ def _l2_entry(x, x0, g, alpha, eps, lo, hi, nchunks):
     return NOT_TAKEN
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _overlaps(a, b, a_bytes, b_bytes):
     pa = a.ctypes.data
     pb = b.ctypes.data
     return pa < pb + b_bytes and pb < pa + a_bytes
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _checks(x, x0, g, alpha, eps, lo, hi):
     """0 when the call is one the entries take: same shapes, non-empty, x overlapping
     neither x0 nor g, 0 <= α, ε < inf, lo <= hi (no NaN)."""
@@ -373,7 +383,7 @@ def _checks(x, x0, g, alpha, eps, lo, hi):
     return 0
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _pack(dtype_like, lo, hi, alpha, eps):
     p = np.empty(4, dtype_like.dtype)
     p[0] = lo
@@ -387,14 +397,16 @@ def _not_taken(x, x0, g, alpha, eps, lo, hi, nchunks):
     return NOT_TAKEN
 
 
-@njit(cache=True)
+@njit
 def _l2_serial(x, x0, g, p, d):
     l2_s(x, x0, g, p, d, 2.0**-20 if x.itemsize == 4 else 2.0**-4)  # float32 / float64: _api._TIGHT
 
 
 def _entry_typer(is_l2: bool):
-    """The overload of _linf_entry (``is_l2`` False) or _l2_entry (True)."""
+    """The overload of _linf_entry (``is_l2`` False) or _l2_entry (True); each variant's
+    compiled impl gets its own qualified name (tradeoff._jit_cache.unique_identity)."""
     serial = _l2_serial if is_l2 else linf_s
+    name = "_l2_entry_impl" if is_l2 else "_linf_entry_impl"
 
     def typer(x, x0, g, alpha, eps, lo, hi, nchunks):
         if not _types_taken(x, x0, g):
@@ -415,7 +427,7 @@ def _entry_typer(is_l2: bool):
                 serial(x.reshape(n), x0.reshape(n), g.reshape(n), p, d)
             return 0
 
-        return impl
+        return unique_identity(impl, name)
 
     return typer
 
@@ -424,13 +436,13 @@ overload(_linf_entry)(_entry_typer(False))
 overload(_l2_entry)(_entry_typer(True))
 
 
-@njit(cache=True)
+@njit
 def linf_entry(x, x0, g, alpha, eps, lo, hi, nchunks):
     """The l∞ step (``g`` an array) or projection (``g`` None) in one call; 0 when run."""
     return _linf_entry(x, x0, g, alpha, eps, lo, hi, nchunks)
 
 
-@njit(cache=True)
+@njit
 def l2_entry(x, x0, g, alpha, eps, lo, hi, nchunks):
     """The l2 step (``g`` an array) or projection (``g`` None) in one call; 0 when run."""
     return _l2_entry(x, x0, g, alpha, eps, lo, hi, nchunks)

@@ -1,11 +1,13 @@
-"""Numba kernel behind :mod:`tradeoff.bernoulli` (compiled on first use, cached on disk)."""
+"""Numba kernel behind :mod:`tradeoff.bernoulli` (compiled on first use, cached on disk by
+:mod:`tradeoff._jit_cache`)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit
+
+from tradeoff._jit_cache import njit
 
 #: the rotated phases are recomputed exactly every RESYNC frequencies
 RESYNC = 256
@@ -16,7 +18,7 @@ ROTATED_SMALL_D = 192
 ROTATED = 64
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def cf_on_grid(
     v: np.ndarray, two_tau: np.ndarray, t0: float, dt: float, thr2: float, out: np.ndarray
 ) -> int:

@@ -8,6 +8,8 @@
     run a benchmark (``tradeoff bench --list``); each target parses its own arguments.
 ``tradeoff train [ARGS ...]``
     train a network (needs the ``torch`` extra); ``tradeoff train --help``.
+``tradeoff cache [--clear]``
+    show (or remove) the on-disk cache of compiled kernels.
 """
 
 from __future__ import annotations
@@ -77,6 +79,28 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from tradeoff import _jit_cache
+
+    if args.clear:
+        removed = _jit_cache.clear()
+        print(f"removed {len(removed)} compiled-kernel folder(s) under {_jit_cache.cache_root()}")
+        return 0
+    current = _jit_cache.jit_cache_dir()
+    print(f"cache root: {_jit_cache.cache_root()}  (TRADEOFF_CACHE overrides)")
+    state = "on" if _jit_cache.enabled() else "off (TRADEOFF_JIT_CACHE=0)"
+    print(f"compiled kernels: {current}  [disk cache {state}]")
+    top = current.parent
+    for folder in sorted(top.iterdir()) if top.is_dir() else []:
+        mark = "this version" if folder == current else "another version"
+        print(f"  {folder.name}  {_folder_size(folder) / 1e6:8.1f} MB  {mark}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradeoff", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (results/)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_reproduce)
+
+    p = sub.add_parser("cache", help="show or clear the on-disk cache of compiled kernels")
+    p.add_argument("--clear", action="store_true", help="remove the caches of every version")
+    p.set_defaults(func=_cache)
 
     # Parsed by their own modules (see main); listed here for --help.
     sub.add_parser("bench", help="run a benchmark: tradeoff bench --list", add_help=False)
