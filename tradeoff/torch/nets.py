@@ -43,6 +43,8 @@ NETS = (
     "toy_mlp",
 )
 _DEFAULT_SHAPE = {"kim_cifar": (3, 32, 32), "toy_mlp": (2,)}
+# Networks made for one input format, which build() refuses for any other.
+_REQUIRED_SHAPE = {"kim_cifar": ((3, 32, 32), "CIFAR-10")}
 
 
 def _flat_size(features: nn.Module, shape: tuple[int, ...]) -> int:
@@ -125,6 +127,8 @@ def build(
     input_shape:
         shape of one input, ``(channels, height, width)`` for the CNNs (default
         ``(1, 28, 28)``; ``(3, 32, 32)`` for ``kim_cifar``; ``(2,)`` for ``toy_mlp``).
+        ``kim_cifar`` is CIFAR-10's network and accepts only ``(3, 32, 32)``
+        (``ValueError`` otherwise).
     num_classes:
         number of outputs; 1 for a binary task with ±1 labels.
     seed:
@@ -136,6 +140,12 @@ def build(
     shape = tuple(input_shape) if input_shape is not None else _DEFAULT_SHAPE.get(name, (1, 28, 28))
     if not shape or not all(isinstance(s, int) and s >= 1 for s in shape):
         raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
+    if name in _REQUIRED_SHAPE and shape != _REQUIRED_SHAPE[name][0]:
+        need, data = _REQUIRED_SHAPE[name]
+        raise ValueError(
+            f"net {name!r} is made for {data} and needs input_shape {need}, got {shape}; "
+            "choose another net for this data"
+        )
     if seed is not None:
         seed = check_int("seed", seed, low=0)
         with torch.random.fork_rng(devices=[]):

@@ -13,7 +13,9 @@
   gradient; here BatchNorm's running statistics see the clean batch once, not twice).
 
 The papers' optimiser settings are in :data:`PRESETS` (``fit(..., preset="madry_mnist")``);
-explicit keyword arguments override a preset.
+explicit keyword arguments override a preset. A preset made for one dataset
+(``Recipe.datasets``, e.g. ``trades_cifar10``) refuses a :class:`~tradeoff.torch.data.Data`
+loaded from another one.
 
 Reproducibility and resuming. Everything random in a run comes from ``seed``: the data
 order from a ``torch.Generator`` seeded with it, each batch's attack seed from
@@ -69,7 +71,12 @@ CHECKPOINT_FORMAT = "tradeoff.fit/1"
 
 @dataclass(frozen=True)
 class Recipe:
-    """Optimiser and attack settings of a paper's training run (ε in [0, 1] pixel units)."""
+    """Optimiser and attack settings of a paper's training run (ε in [0, 1] pixel units).
+
+    ``datasets`` names the datasets (:attr:`Data.dataset <tradeoff.torch.data.Data>`) the
+    settings were made for; :func:`fit` refuses other data for such a preset. ``()``: any
+    dataset (the MNIST presets also serve Fashion-MNIST and the small digit sets).
+    """
 
     method: str
     optimizer: str
@@ -84,6 +91,7 @@ class Recipe:
     norm: str = "linf"
     beta: float = 1.0
     source: str = ""
+    datasets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -98,6 +106,10 @@ class Recipe:
         check_int("steps", self.steps, low=0)
         check_choice("norm", self.norm, ("linf", "l2"))
         check_real("beta", self.beta, low=0.0)
+        if not isinstance(self.datasets, tuple) or not all(
+            isinstance(d, str) and d for d in self.datasets
+        ):
+            raise TypeError(f"datasets must be a tuple of dataset names, got {self.datasets!r}")
 
 
 PRESETS: dict[str, Recipe] = {
@@ -148,6 +160,7 @@ PRESETS: dict[str, Recipe] = {
         steps=10,
         beta=6.0,
         source="Zhang et al. 2019 (CIFAR-10)",
+        datasets=("cifar10",),
     ),
     # Collins et al. §5: Adam 1e-3, 10 epochs, batch 64, PGD k=100, alpha 0.01 (eps per run).
     "collins_mnist": Recipe(
@@ -373,7 +386,10 @@ def fit(
     method:
         ``"standard"``, ``"madry"`` or ``"trades"`` (default: the preset's, else standard).
     preset:
-        a key of :data:`PRESETS`; explicit arguments override its fields.
+        a key of :data:`PRESETS`; explicit arguments override its fields. A preset with
+        ``datasets`` (``trades_cifar10``) raises ``ValueError`` for a ``Data`` whose
+        ``dataset`` (its ``name`` if that is empty) is not one of them. A ``Split`` carries
+        no name, so that check cannot be made for it.
     eps, alpha, steps, norm:
         the training attack (ε and α in pixel units of ``clip``).
     beta:
@@ -425,6 +441,14 @@ def fit(
         clip = (0.0, 1.0) if clip is None else clip
     else:
         raise TypeError(f"data must be a Data or Split, got {type(data).__name__}")
+    if preset is not None and recipe.datasets and isinstance(data, Data):
+        given = data.dataset or data.name
+        if given not in recipe.datasets:
+            raise ValueError(
+                f"preset {preset!r} ({recipe.source}) is made for "
+                f"{' or '.join(recipe.datasets)} data, got data from {given!r}; load "
+                f"data.load({recipe.datasets[0]!r}, ...) or choose another preset"
+            )
     clip = (float(clip[0]), float(clip[1]))
     device, dtype = _placement(model)
     params = list(model.parameters())
@@ -433,8 +457,8 @@ def fit(
     n = len(train)
     bs = recipe.batch_size
     batches = math.ceil(n / bs)
-    config = {
-        **asdict(recipe),
+    config = {  # datasets is checked above, not stored (checkpoints stay comparable)
+        **{k: v for k, v in asdict(recipe).items() if k != "datasets"},
         "seed": seed,
         "n_train": n,
         "milestones": list(milestones),
