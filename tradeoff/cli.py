@@ -2,8 +2,8 @@
 
 ``tradeoff verify [--only PATTERN] [--json PATH] [--markdown PATH]``
     run the theorem checks; exit code 1 if any FAILs.
-``tradeoff reproduce NAME [NAME ...] [--out DIR] [--seed S]`` / ``tradeoff reproduce --list``
-    reproduce the papers' tables and figures.
+``tradeoff reproduce NAME [NAME ...] | all [--scale S] [--out DIR] [--render-only] ...``
+    reproduce the papers' tables and figures (``tradeoff reproduce --list``).
 ``tradeoff bench TARGET [ARGS ...]``
     run a benchmark (``tradeoff bench --list``); each target parses its own arguments.
 ``tradeoff train [ARGS ...]``
@@ -56,26 +56,62 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from tradeoff.experiments import registry
+    import json
 
-    experiments = registry()
-    if args.list or not args.names:
-        width = max((len(n) for n in experiments), default=0)
-        for name, exp in experiments.items():
-            print(f"{name:<{width}}  {exp.paper}: {exp.description}")
-        return 0 if args.list else 2
-    unknown = [n for n in args.names if n not in experiments]
-    if unknown:
+    from tradeoff import experiments as ex
+
+    entries = ex.registry()
+    if args.list:
+        width = max((len(n) for n in entries), default=0)
+        for name, exp in entries.items():
+            print(f"{name:<{width}}  {exp.paper}, {exp.item}: {exp.description}")
+        return 0
+    if not args.names:
         print(
-            f"unknown experiment(s) {', '.join(unknown)}; choose from: {', '.join(experiments)}",
+            "reproduce needs NAME(s) or 'all' (tradeoff reproduce --list shows the entries)",
             file=sys.stderr,
         )
         return 2
-    for name in args.names:
+    everything = args.names == ["all"]
+    names = list(entries) if everything else args.names
+    unknown = [n for n in names if n not in entries]
+    if unknown:
+        print(
+            f"unknown experiment(s) {', '.join(unknown)}; choose from: all, {', '.join(entries)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print(f"--workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
+    results = []
+    for name in names:
+        exp = entries[name]
         out = args.out / name
-        out.mkdir(parents=True, exist_ok=True)
-        paths = experiments[name].run(out, args.seed)
-        print(f"{name}: wrote " + ", ".join(str(p) for p in paths))
+        if args.render_only:
+            ex.render(exp, out, pdf=args.pdf)
+            results.append(json.loads((out / f"{name}.json").read_text()))
+            continue
+        models = None
+        if exp.needs_torch and not args.no_cache:
+            from tradeoff.experiments.models import ModelCache
+
+            models = ModelCache()
+        ctx = ex.Context(
+            scale=args.scale,
+            seed=args.seed,
+            models=models,
+            workers=args.workers,
+            progress=not args.quiet,
+            data_dir=args.data_dir,
+        )
+        print(f"{name}: {exp.paper}, {exp.item} at scale {args.scale} ...", file=sys.stderr)
+        results.append(ex.run(exp, ctx, out, pdf=args.pdf))
+    print("\n".join(ex.summary_table(results)))
+    for r in results:
+        print(f"{r['name']}: {args.out / r['name'] / (r['name'] + '.md')}")
+    if everything:
+        print(f"report: {ex.report(results, args.out)}")
     return 0
 
 
@@ -117,10 +153,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("reproduce", help="reproduce a table or figure of the papers")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("names", nargs="*", metavar="NAME", help="entries (see --list), or 'all'")
     p.add_argument("--list", action="store_true", help="list the experiments")
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (results/)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--scale",
+        choices=("smoke", "reduced", "paper"),
+        default="reduced",
+        help="smoke: seconds; reduced (default): the real experiment within each entry's "
+        "stated CPU budget; paper: the paper's data and budget (GPU)",
+    )
+    p.add_argument(
+        "--render-only", action="store_true", help="re-render Markdown/figures from NAME.json"
+    )
+    p.add_argument("--pdf", action="store_true", help="also write the figures as PDF")
+    p.add_argument("--no-cache", action="store_true", help="retrain, ignoring cached models")
+    p.add_argument("--workers", type=int, help="parallel trainings of a sweep (default: cores)")
+    p.add_argument("--data-dir", help="folder with full MNIST / CIFAR-10 (scale paper)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("cache", help="show or clear the on-disk cache of compiled kernels")
