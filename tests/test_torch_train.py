@@ -483,3 +483,27 @@ def test_cli_negative_pixel_range(tmp_path):
     import json
 
     assert json.loads(out.read_text())["config"]["clip"] == [-1.0, 1.0]
+
+
+def test_progress_bar_shows_an_eta_per_phase_and_evaluation_reports(capsys):
+    import io
+
+    from tradeoff.torch.train import _Progress
+
+    stream = io.StringIO()
+    bar = _Progress(True, stream)
+    bar.update("epoch 1/2", 0, 4, "")
+    bar.update("epoch 1/2", 2, 4, "loss 1")  # not a tty: only final lines are written
+    bar.update("epoch 1/2", 4, 4, "loss 1", final=True)
+    assert stream.getvalue().splitlines() == ["epoch 1/2 [########################] 4/4 loss 1"]
+    stream.isatty = lambda: True
+    bar = _Progress(True, stream)
+    bar.update("phase", 0, 10, "")
+    bar._last = 0.0
+    bar.update("phase", 5, 10, "m")
+    assert "5/10 m ETA" in stream.getvalue()
+    d = data.load("digits", seed=0, subset=64, test_subset=64)
+    model = nets.build("toy_mlp", input_shape=d.input_shape, seed=0)
+    train.evaluate(model, d, progress=True)
+    err = capsys.readouterr().err
+    assert "evaluate [########################] 1/1 clean" in err

@@ -252,7 +252,9 @@ def main(argv: list[str]) -> int:
         else None
     )
     t1 = time.perf_counter()
-    ev = evaluate(model, data, attack=attack, checks=not args.no_checks, warn=False)
+    ev = evaluate(
+        model, data, attack=attack, checks=not args.no_checks, warn=False, progress=not args.quiet
+    )
     chance = 0.5 if data.binary else 1.0 / data.num_classes
     print(f"test clean accuracy : {ev.clean_acc:.4f}   (n={ev.n}, chance {chance:.2f})")
     if ev.robust_acc is not None:

@@ -209,24 +209,32 @@ class EvalResult:
 
 
 class _Progress:
-    """A one-line progress bar on stderr (redrawn on a terminal, one line per epoch otherwise)."""
+    """A one-line progress bar on stderr with an ETA per phase (redrawn on a terminal, one
+    line per phase otherwise)."""
 
     def __init__(self, enabled: bool, stream=None) -> None:
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last = 0.0
+        self._phase: tuple[str, float, int] | None = None  # head, start time, done at start
 
     def update(self, head: str, done: int, total: int, metrics: str, final: bool = False) -> None:
         if not self.enabled:
             return
         now = time.perf_counter()
+        if self._phase is None or self._phase[0] != head:
+            self._phase = (head, now, done)
         if not final and (not self.tty or now - self._last < 0.2):
             return
         self._last = now
         width = 24
         fill = round(width * done / max(total, 1))
-        line = f"{head} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} {metrics}"
+        _, t0, done0 = self._phase
+        eta = ""
+        if not final and done > done0:
+            eta = f" ETA {(now - t0) / (done - done0) * (total - done):.0f} s"
+        line = f"{head} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} {metrics}{eta}"
         if self.tty:
             self.stream.write("\r" + line + ("\n" if final else ""))
         else:
@@ -672,10 +680,13 @@ def _clean_accuracy(model: nn.Module, split: Split, batch_size: int = 1024) -> f
     return hits / max(len(split), 1)
 
 
-def _per_sample(model, split: Split, attack, batch_size: int):
+def _per_sample(model, split: Split, attack, batch_size: int, bar: _Progress | None = None):
     clean, robust = [], []
     device, dtype = _placement(model)
+    batches = (len(split) + batch_size - 1) // batch_size
     for i in range(0, len(split), batch_size):
+        if bar is not None:
+            bar.update("evaluate", i // batch_size, batches, "" if attack is None else "(attack)")
         x = split.x[i : i + batch_size].to(device=device, dtype=dtype)
         y = split.y[i : i + batch_size].to(device)
         with torch.no_grad(), eval_mode(model):
@@ -690,6 +701,15 @@ def _per_sample(model, split: Split, attack, batch_size: int):
                 robust.append(correct(model(x_adv), y).cpu())
     c = torch.cat(clean)
     r = torch.cat(robust) if robust else None
+    if bar is not None:
+        done = f"clean {float(c.float().mean()):.4f}"
+        bar.update(
+            "evaluate",
+            batches,
+            batches,
+            done + ("" if r is None else f" robust {float(r.float().mean()):.4f}"),
+            final=True,
+        )
     return c, r
 
 
@@ -704,6 +724,7 @@ def evaluate(
     check_samples: int = 256,
     large_eps_max_acc: float = 0.1,
     warn: bool = True,
+    progress: bool = False,
 ) -> EvalResult:
     """Clean and robust accuracy of ``model``, with gradient-masking sanity checks.
 
@@ -720,6 +741,8 @@ def evaluate(
         the classic symptoms of gradient masking (Athalye et al. 2018; AutoAttack's
         checks) — raises a :class:`GradientMaskingWarning` if ``warn``, and is reported in
         ``EvalResult.checks`` / ``.warnings`` either way.
+    progress:
+        a progress bar with an ETA on stderr over the main evaluation (not the checks).
     """
     s, rng = _split_of(data, split)
     batch_size = check_int("batch_size", batch_size, low=1)
@@ -729,7 +752,7 @@ def evaluate(
             f"attack.clip={attack.clip} differs from the data's pixel range {rng}; "
             "build the attack with clip=data.pixel_range"
         )
-    clean, robust = _per_sample(model, s, attack, batch_size)
+    clean, robust = _per_sample(model, s, attack, batch_size, _Progress(progress))
     n = len(s)
     result_checks: dict = {}
     problems: list[str] = []
