@@ -1,8 +1,8 @@
 """Thread-pool policy for the Numba CPU kernels.
 
-The problem (DESIGN.md, "The kernels"): on a 2-core machine two thread pools that
-busy-wait after their parallel regions slow each other down; a torch eager step was
-measured going from 114 µs to 872 µs once Numba's pool had run in the same process.
+The problem: on a 2-core machine two thread pools that busy-wait after their parallel
+regions slow each other down; a torch eager step was measured going from 114 µs to
+872 µs once Numba's pool had run in the same process.
 
 What the pools are: Numba's ``omp`` layer calls GNU OpenMP's ``GOMP_parallel``, and the
 dynamic linker binds it to the first definition in the process's global symbol scope.

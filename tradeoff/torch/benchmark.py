@@ -15,7 +15,8 @@ variant alike:
 
 * where the time goes: one forward+backward (input gradient) of the network vs one
   step (the eager 4-op step vs one fused kernel call), and the torch eager step before
-  and after the Numba kernel ran in the process (the thread-pool interplay of DESIGN.md).
+  and after the Numba kernel ran in the process (the thread-pool interplay described in
+  :mod:`tradeoff.kernels._threads`).
 
 Prints medians with the min–max spread and ratios against ``eager``; ``--json`` writes
 them. Benchmarks are not tests: nothing here asserts a time.
