@@ -129,10 +129,17 @@ class _Call:
     result: Any = None  # what the public function returns (x or out, caller's type)
 
 
-def _check_scalar_or_per_sample(name: str, v: Any, n: int, fam: str) -> float | np.ndarray:
-    """A scalar ≥ 0 or a per-sample array of shape (n,) ≥ 0, finite; returns float or host array."""
+#: The largest step size α accepted (in the units of x): α and its square must stay far
+#: inside float32 and float64 (the l2 norms are accumulated in float64).
+MAX_ALPHA = 1e30
+
+
+def _check_scalar_or_per_sample(
+    name: str, v: Any, n: int, fam: str, high: float | None = None
+) -> float | np.ndarray:
+    """A scalar or per-sample array of shape (n,), finite, in [0, high]; float or host array."""
     if isinstance(v, numbers.Real) and not isinstance(v, bool):
-        return check_real(name, v, low=0.0)
+        return check_real(name, v, low=0.0, high=high)
     vfam = _family(v)
     if vfam == "?":
         raise TypeError(
@@ -150,7 +157,7 @@ def _check_scalar_or_per_sample(name: str, v: Any, n: int, fam: str) -> float | 
     if host.dtype.kind not in "fiu" or host.dtype == np.bool_:
         raise TypeError(f"{name} must hold real numbers, got dtype {host.dtype}")
     if host.ndim == 0:
-        return check_real(name, host.item(), low=0.0)
+        return check_real(name, host.item(), low=0.0, high=high)
     if host.shape != (n,):
         raise ValueError(
             f"{name} must be a scalar or have shape ({n},) (one value per sample), "
@@ -160,6 +167,8 @@ def _check_scalar_or_per_sample(name: str, v: Any, n: int, fam: str) -> float | 
         raise ValueError(f"{name} must be finite, got {host!r}")
     if np.any(host < 0):
         raise ValueError(f"{name} must be >= 0, got {host!r}")
+    if high is not None and np.any(host > high):
+        raise ValueError(f"{name} must be <= {high:g}, got {host!r}")
     return host
 
 
@@ -178,11 +187,13 @@ def _backend_for(fam: str, backend: str | None) -> str:
     return backend
 
 
-def _real_fast(name: str, v: Any, low: float | None) -> float:
+def _real_fast(name: str, v: Any, low: float | None, high: float = math.inf) -> float:
     # Fast path of check_real for plain floats (the per-step call); errors go through it.
-    if type(v) is float and v == v and (low <= v < _INF if low is not None else True):
+    if type(v) is float and v == v and (low <= v < _INF and v <= high if low is not None else True):
         return v
-    return check_real(name, v, low=low, allow_inf=low is None)
+    return check_real(
+        name, v, low=low, high=None if high == math.inf else high, allow_inf=low is None
+    )
 
 
 _INF = float("inf")
@@ -262,9 +273,9 @@ def _prepare_host(x, x0, g, alpha, eps, lo, hi, out, backend, has_g: bool, fam: 
         raise ValueError(f"lo must be <= hi, got lo={lo!r}, hi={hi!r}")
     if has_g:
         alpha_v = (
-            _real_fast("alpha", alpha, 0.0)
+            _real_fast("alpha", alpha, 0.0, MAX_ALPHA)
             if type(alpha) is float
-            else (_check_scalar_or_per_sample("alpha", alpha, n, fam))
+            else (_check_scalar_or_per_sample("alpha", alpha, n, fam, MAX_ALPHA))
         )
     else:
         alpha_v = 0.0
@@ -575,7 +586,8 @@ def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     g : array
         Gradient of the loss, same shape and dtype as ``x``.
     alpha, eps : float or array of shape (batch,)
-        Step size and radius (>= 0), scalars or one value per sample.
+        Step size (0 <= α <= 1e30) and radius (>= 0, finite), scalars or one value per
+        sample.
     lo, hi : float
         Box (``lo <= hi``); ``-inf``/``inf`` for none.
     out : array, optional
@@ -587,7 +599,16 @@ def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     -------
     The array written (``out`` or ``x``). The result equals
     :func:`tradeoff.kernels.reference.linf_step` bit for bit on every backend.
+
+    What is checked: shapes, dtypes, layouts, overlap and the scalars, on every call (in
+    the compiled entry, ~1 µs). The *contents* of ``x0``, ``x`` and ``g`` are not: a finite
+    check is a full extra pass over memory per step. Instead the arithmetic is written so
+    that a NaN in ``x0`` gives NaN in that element of the result (never a value freed from
+    the ε-constraint), a NaN in ``x`` gives x0 − ε, a NaN gradient element a zero step.
+    The attacks of :mod:`tradeoff.torch.attacks` check their inputs once per call.
     """
+    if g is None:
+        raise TypeError("g must be the gradient array; for the projection alone use project_linf")
     return _step("linf", x, x0, g, alpha, eps, lo, hi, out, backend)
 
 
@@ -597,9 +618,13 @@ def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     ``x ← clip(Π_ε(x + α·g/‖g‖₂), lo, hi)`` with Π_ε the projection of ``x − x0`` onto the
     l2 ball of radius ε (Madry et al. 2018, l2 threat model). A zero gradient gives a zero
     step, ε = 0 gives ``x0`` (clipped), never NaN. Norms are over all axes but the first,
-    accumulated in float64. Arguments as in :func:`linf_step`; the result equals
-    :func:`tradeoff.kernels.reference.l2_step` within float rounding.
+    accumulated in float64; where α/‖g‖ exceeds the dtype's range (a tiny, e.g. denormal,
+    float32 gradient) the update is computed in float64, so the step never overflows.
+    Arguments as in :func:`linf_step` (a NaN in ``x0`` makes that sample NaN); the result
+    equals :func:`tradeoff.kernels.reference.l2_step` within float rounding.
     """
+    if g is None:
+        raise TypeError("g must be the gradient array; for the projection alone use project_l2")
     return _step("l2", x, x0, g, alpha, eps, lo, hi, out, backend)
 
 
@@ -620,15 +645,15 @@ def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     return _step("proj_l2", x, x0, None, 0.0, eps, lo, hi, out, backend)
 
 
-def random_start(x0, eps, norm="linf", lo=0.0, hi=1.0, *, seed=None):
+def random_start(x0, eps, norm="linf", lo=0.0, hi=1.0, *, seed):
     """A random start drawn exactly uniformly from the ε-ball around ``x0``, then clipped.
 
     l∞: ``x0 + u``, ``u`` uniform on [−ε, ε]^n. l2: ``x0 + ε·U^{1/n}·z/‖z‖₂`` with
     ``z ~ N(0, I_n)`` and ``U ~ U(0, 1)`` — uniform in the l2 ball (``n`` = elements per
     sample). Then clipped to [lo, hi] (the clip makes the start non-uniform near the box
     faces, as in Madry et al.'s reference code). Drawn in float64 on the host from
-    ``seed`` (an integer or a ``numpy.random.Generator``), so the same seed gives the same
-    start on every device.
+    ``seed`` (required: an integer or a ``numpy.random.Generator``; every random result of
+    the package is reproducible), so the same seed gives the same start on every device.
 
     Returns a new array of ``x0``'s kind and device; dtype of ``x0``, or float32 if ``x0``
     is uint8.

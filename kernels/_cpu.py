@@ -91,11 +91,12 @@ _x0_times = _x0_reader(divide=False, name="_x0_times")  # l2
 
 @njit(inline="always")
 def _clip_linf(y, v, e, lo, hi):
-    """clip(clip(y, v − e, v + e), lo, hi), in the order of the reference (bit-identical)."""
+    """clip(clip(y, v − e, v + e), lo, hi), in the order of the reference (bit-identical;
+    a NaN bound — a non-finite x0 — gives NaN, as there)."""
     lower = v - e
     upper = v + e
-    y = lower if y < lower else y
-    y = upper if y > upper else y
+    y = y if y >= lower else lower
+    y = y if y <= upper else upper
     y = lo if y < lo else y
     return hi if y > hi else y
 
@@ -225,6 +226,17 @@ def _l2_write(x, x0, g, s, f, proj, lo, hi):
     inv255 = t(1) / t(255)
     st = t(s)
     ft = t(f)
+    if g is not None and not (st < np.inf):
+        # s = α/‖g‖ beyond the dtype's range (a tiny gradient in float32): the update in
+        # float64, where s·g = α·g/‖g‖ is finite, then rounded (the reference's arithmetic).
+        for j in range(x.size):
+            v = np.float64(_x0_times(x0, j, inv255))
+            z = (np.float64(x[j]) - v) + s * np.float64(g[j])
+            y = t(v + z * f) if proj else t(v + z)
+            y = lo if y < lo else y
+            y = hi if y > hi else y
+            x[j] = y
+        return
     if g is None:
         if proj:
             for j in range(x.size):
@@ -273,8 +285,8 @@ def _l2_one(x, x0, g, alpha, sa, eps, se, lo, hi, d, tight, b):
         scale = np.sqrt(dd) + s * np.sqrt(gg)
         if dn2 < tight * scale * scale:
             dn2 = _l2_dd(xs, x0s, gs, s)
-    dn = np.sqrt(max(dn2, 0.0))
-    proj = dn > e
+    dn = 0.0 if dn2 <= 0.0 else np.sqrt(dn2)  # NaN stays NaN (a non-finite x0) ...
+    proj = not (dn <= e)  # ... and is projected: the sample becomes NaN, never unconstrained
     f = e / dn if proj else 1.0
     _l2_write(xs, x0s, gs, s, f, proj, lo, hi)
 
@@ -366,13 +378,13 @@ def _overlaps(a, b, a_bytes, b_bytes):
 @njit(inline="always")
 def _checks(x, x0, g, alpha, eps, lo, hi):
     """0 when the call is one the entries take: same shapes, non-empty, x overlapping
-    neither x0 nor g, 0 <= α, ε < inf, lo <= hi (no NaN)."""
+    neither x0 nor g, 0 <= α <= 1e30 (_api.MAX_ALPHA), 0 <= ε < inf, lo <= hi (no NaN)."""
     if x.shape != x0.shape or x.size == 0:
         return 2
     if g is not None:
         if g.shape != x.shape:
             return 2
-    if not (0.0 <= alpha < np.inf and 0.0 <= eps < np.inf and lo <= hi):
+    if not (0.0 <= alpha <= 1e30 and 0.0 <= eps < np.inf and lo <= hi):
         return 3  # NaN fails every comparison
     nb = x.size * x.itemsize
     if _overlaps(x, x0, nb, x.size * x0.itemsize):

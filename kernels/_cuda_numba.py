@@ -66,8 +66,8 @@ def _linf_kernel(t_np, u8: bool, step: bool):
                 v = x0[i]
             lower = v - e
             upper = v + e
-            y = lower if y < lower else y
-            y = upper if y > upper else y
+            y = y if y >= lower else lower  # a NaN bound (non-finite x0) gives NaN
+            y = y if y <= upper else upper
             y = lo if y < lo else y
             y = hi if y > hi else y
             out[i] = y
@@ -83,6 +83,7 @@ def _l2_kernel(t_np, u8: bool, step: bool, tpb: int):
         return _CACHE[key]
     T = t_np
     c255 = T(255)
+    t_max = float(np.finfo(T).max)
 
     @cuda.jit
     def kernel(x, x0, g, out, alpha, sa, alpha_s, eps, se, eps_s, lo, hi, d, tight):
@@ -154,10 +155,11 @@ def _l2_kernel(t_np, u8: bool, step: bool, tpb: int):
                 cuda.syncthreads()
                 h //= 2
             dn2 = sh_dd[0]
-        dn = math.sqrt(max(dn2, 0.0))
-        proj = dn > e
+        dn = 0.0 if dn2 <= 0.0 else math.sqrt(dn2)  # NaN (non-finite x0) stays NaN ...
+        proj = not (dn <= e)  # ... and is projected: the sample becomes NaN
         f = e / dn if proj else 1.0
-        st = T(s)
+        wide = step and s > t_max  # α/‖g‖ beyond T's range (a tiny gradient): float64
+        st = T(0) if wide else T(s)
         ft = T(f)
         j = tid
         while j < d:
@@ -166,7 +168,14 @@ def _l2_kernel(t_np, u8: bool, step: bool, tpb: int):
                 sg = st * g[base + j]
             else:
                 sg = T(0)
-            if proj:
+            if wide:
+                if u8:
+                    v = T(x0[base + j]) / c255
+                else:
+                    v = x0[base + j]
+                z = (float64(xj) - float64(v)) + s * float64(g[base + j])
+                y = T(float64(v) + z * f) if proj else T(float64(v) + z)
+            elif proj:
                 if u8:
                     v = T(x0[base + j]) / c255
                 else:

@@ -37,6 +37,13 @@ __device__ __forceinline__ T clip_select(T y, T lower, T upper) {
     return (y > upper) ? upper : y;
 }
 
+// The eps-box: a NaN bound (a non-finite x0) gives NaN, never an unconstrained value.
+template <typename T>
+__device__ __forceinline__ T clip_ball(T y, T lower, T upper) {
+    y = (y >= lower) ? y : lower;
+    return (y <= upper) ? y : upper;
+}
+
 // l∞ step (step = true) or projection (step = false), grid-stride over all elements.
 template <typename T, typename X0, bool STEP>
 __device__ __forceinline__ void linf_body(const T* x, const X0* x0, const T* g, T* out,
@@ -55,7 +62,7 @@ __device__ __forceinline__ void linf_body(const T* x, const X0* x0, const T* g, 
             y = y + s;
         }
         T v = x0_value<T, X0>(x0, i);
-        y = clip_select<T>(y, v - e, v + e);
+        y = clip_ball<T>(y, v - e, v + e);
         out[i] = clip_select<T>(y, lo, hi);
     }
 }
@@ -131,10 +138,21 @@ __device__ __forceinline__ void l2_body(const T* x, const X0* x0, const T* g, T*
         block_sum3(sh, acc, z1, z2);
         dn2 = acc;
     }
-    double dn = sqrt(dn2 > 0.0 ? dn2 : 0.0);
-    bool proj = dn > e;
+    double dn = (dn2 <= 0.0) ? 0.0 : sqrt(dn2);  // NaN (a non-finite x0) stays NaN ...
+    bool proj = !(dn <= e);                      // ... and is projected: the sample is NaN
+    double f = proj ? e / dn : 1.0;
     T st = (T)s;
-    T ft = (T)(proj ? e / dn : 1.0);
+    T ft = (T)f;
+    if (STEP && !(st < (T)INFINITY)) {
+        // s = alpha/||g|| beyond T's range (a tiny gradient in float): update in double.
+        for (long long j = threadIdx.x; j < d; j += blockDim.x) {
+            double v = (double)x0_value<T, X0>(x0, base + j);
+            double z = ((double)x[base + j] - v) + s * (double)g[base + j];
+            T y = proj ? (T)(v + z * f) : (T)(v + z);
+            out[base + j] = clip_select<T>(y, lo, hi);
+        }
+        return;
+    }
     for (long long j = threadIdx.x; j < d; j += blockDim.x) {
         T xj = x[base + j];
         T sg = STEP ? st * g[base + j] : T(0);

@@ -7,19 +7,25 @@ of ``x`` with scalars rounded to ``T`` first::
 
     x0v   = x0                       (or T(x0) / T(255) when x0 is uint8)
     y     = x + s,   s = α if g > 0, −α if g < 0, +0 otherwise
-    y     = x0v − ε  where y < x0v − ε;   x0v + ε  where y > x0v + ε
+    y     = y        where y >= x0v − ε, else x0v − ε;   y where y <= x0v + ε, else x0v + ε
     y     = lo       where y < lo;        hi       where y > hi
 
 (comparisons, not ``min``/``max``, so that signed zeros and NaN behave the same in every
-backend). Every operation is a single IEEE operation in ``T`` — ``α·s`` is exact — so
-every backend must agree bit for bit.
+backend; the ε-box is written so that a non-finite ``x0`` element gives NaN in that
+element of the result — never an unconstrained value — and a NaN in ``x`` gives x0v − ε).
+Every operation is a single IEEE operation in ``T`` — ``α·s`` is exact — so every backend
+must agree bit for bit.
 
 l2 step (normalised-gradient PGD, Madry et al. 2018 / Rony et al.), per sample (the first
 axis is the batch), accumulated in float64::
 
     s  = α / ‖g‖₂   (0 when ‖g‖₂ = 0: a zero gradient is a zero step)
-    y  = x + s·g,  d = y − x0v,  f = ε / ‖d‖₂ if ‖d‖₂ > ε else 1
-    out = T(x0v + f·d) if ‖d‖₂ > ε else T(y), then clipped to [T(lo), T(hi)]
+    y  = x + s·g,  d = y − x0v,  f = ε / ‖d‖₂ unless ‖d‖₂ <= ε, else 1
+    out = T(x0v + f·d) unless ‖d‖₂ <= ε, else T(y), then clipped to [T(lo), T(hi)]
+
+all in float64, so that s·g = α·g/‖g‖₂ cannot overflow whatever ‖g‖₂ (a tiny gradient
+gives s far beyond float32's range). A sample with a non-finite ``x0`` element is NaN
+throughout (its norm is NaN), never left unprojected.
 
 ε and α are measured in the units of ``x`` (pixels in [0, 1] for images, so ε = 8/255 is
 "8 grey levels" when ``x0`` holds uint8 images).
@@ -50,6 +56,12 @@ def _clip(y: np.ndarray, lower, upper) -> np.ndarray:
     return np.where(y > upper, upper, y)
 
 
+def _clip_ball(y: np.ndarray, lower, upper) -> np.ndarray:
+    """The ε-box: a NaN bound (a non-finite x0) gives NaN, never an unconstrained value."""
+    y = np.where(y >= lower, y, lower)
+    return np.where(y <= upper, y, upper)
+
+
 def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0):
     """Reference l∞ PGD step; returns a new array of ``x``'s dtype (see module docstring)."""
     x = np.asarray(x)
@@ -61,7 +73,7 @@ def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0):
     zero = t.type(0)
     s = np.where(g > 0, a, np.where(g < 0, -a, zero)).astype(t)
     y = (x + s).astype(t)
-    y = _clip(y, (x0v - e).astype(t), (x0v + e).astype(t))
+    y = _clip_ball(y, (x0v - e).astype(t), (x0v + e).astype(t))
     return _clip(y, t.type(lo), t.type(hi)).astype(t)
 
 
@@ -71,7 +83,7 @@ def project_linf(x, x0, eps, lo=0.0, hi=1.0):
     t = x.dtype
     e = _per_sample(eps, t, x.ndim)
     x0v = _x0_values(np.asarray(x0), t)
-    y = _clip(x, (x0v - e).astype(t), (x0v + e).astype(t))
+    y = _clip_ball(x, (x0v - e).astype(t), (x0v + e).astype(t))
     return _clip(y, t.type(lo), t.type(hi)).astype(t)
 
 
@@ -95,11 +107,13 @@ def _l2(x, x0, g, alpha, eps, lo, hi):
         gn = _sample_norm(gf)
         s = np.divide(a, gn, out=np.zeros(n), where=gn > 0)
         y = xf + s.reshape(shape) * gf
-    d = y - x0f
-    dn = _sample_norm(d)
-    proj = dn > e
-    f = np.divide(e, dn, out=np.ones(n), where=proj)
-    z = np.where(proj.reshape(shape), x0f + f.reshape(shape) * d, y).astype(t)
+    with np.errstate(invalid="ignore"):  # inf − inf with a non-finite x0
+        d = y - x0f
+        dn = _sample_norm(d)
+    proj = ~(dn <= e)  # NaN norm (non-finite x0): projected, i.e. NaN
+    with np.errstate(invalid="ignore"):  # non-finite x0 only: NaN is the defined result
+        f = np.divide(e, dn, out=np.ones(n), where=proj)
+        z = np.where(proj.reshape(shape), x0f + f.reshape(shape) * d, y).astype(t)
     return _clip(z, t.type(lo), t.type(hi)).astype(t)
 
 

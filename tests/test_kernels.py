@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -598,7 +598,8 @@ def _arrays(shape=(2, 3), dtype=np.float32):
         (dict(g=np.zeros((2, 3), np.float64)), TypeError, "g must have dtype float32"),
         (dict(x0=np.zeros((2, 3), np.int16)), TypeError, "x0 must have dtype float32 .* or uint8"),
         (dict(g=np.zeros((3, 2), np.float32).T), ValueError, "g must be C-contiguous"),
-        (dict(alpha=-0.1), ValueError, r"alpha must be in \[0, inf\)"),
+        (dict(alpha=-0.1), ValueError, r"alpha must be in \[0, 1e\+30\]"),
+        (dict(alpha=1e31), ValueError, r"alpha must be in \[0, 1e\+30\]"),
         (dict(eps=float("nan")), ValueError, "eps must be a finite"),
         (dict(alpha=float("inf")), ValueError, "alpha must be a finite"),
         (dict(lo=float("nan")), ValueError, "lo must be a finite"),
@@ -716,3 +717,91 @@ def test_benchmark_arguments_and_quick_run(capsys, tmp_path):
 
     table = json.loads(out.read_text())["tables"]["linf 128x784"]
     assert table["stream_s"] > 0 and table["rows"]["tradeoff (numpy arrays)"]["median_s"] > 0
+
+
+# ------------------------------------------------------------------ hostile values
+@settings(max_examples=60)
+@given(
+    dtype=st.sampled_from([np.float32, np.float64]),
+    scale=st.sampled_from([1.0, 1e-8, 1e-30, 1e-41, 1e-300]),
+    alpha=st.sampled_from([0.01, 1.0, 1e10, 1e30]),
+    eps=st.sampled_from([0.0, 0.1, 1.0, 1e30]),
+    seed=st.integers(0, 2**16),
+)
+def test_l2_step_never_overflows_with_tiny_gradients_or_huge_steps(dtype, scale, alpha, eps, seed):
+    # α/‖g‖ far beyond float32's range (a denormal gradient, a huge α) must give a finite
+    # step inside the ball, as the float64 reference computes it (issue: NaN / 7.5 ε seen).
+    rng = np.random.default_rng(seed)
+    x0 = rng.random((3, 5)).astype(dtype)
+    x = x0.copy()
+    g = (rng.standard_normal((3, 5)) * scale).astype(dtype)
+    g[1, 1:] = 0  # one coordinate carries the whole (tiny) norm
+    for lo, hi in ((0.0, 1.0), (-np.inf, np.inf)):
+        r = R.l2_step(x, x0, g, alpha, eps, lo, hi)
+        for backend in ("numba-cpu", "reference"):
+            y = K.l2_step(x.copy(), x0, g, alpha, eps, lo, hi, backend=backend)
+            assert np.all(np.isfinite(y)), (backend, y)
+            dist = np.linalg.norm((y.astype(np.float64) - x0).reshape(3, -1), axis=1)
+            ulp = 8 * float(np.finfo(dtype).eps) * max(1.0, float(np.max(np.abs(y))))
+            assert np.all(dist <= eps * (1 + 1e-6) + ulp * np.sqrt(5)), (backend, dist)
+            tol = 16 * float(np.finfo(dtype).eps) * max(1.0, float(np.max(np.abs(r))))
+            np.testing.assert_allclose(y, r, rtol=0, atol=tol)
+        if scale == 1e-41 and dtype == np.float32 and alpha >= 0.01 and eps > 0:
+            # the step really moved: ‖y − x0‖ = min(α, ε) on samples with a gradient
+            y = K.l2_step(x.copy(), x0, g, alpha, eps, -np.inf, np.inf)
+            moved = np.linalg.norm((y.astype(np.float64) - x0).reshape(3, -1), axis=1)
+            has_g = np.any(g.reshape(3, -1) != 0, axis=1)
+            np.testing.assert_allclose(moved[has_g], min(alpha, eps), rtol=1e-5)
+
+
+def test_reported_denormal_gradient_case():
+    x0 = np.full((1, 4), 0.5, "f4")
+    x = x0.copy()
+    g = np.zeros((1, 4), "f4")
+    g[0, 0] = 1e-41
+    K.l2_step(x, x0, g, 0.01, 0.1)
+    np.testing.assert_allclose(x, [[0.51, 0.5, 0.5, 0.5]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numba-cpu", "reference"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_x0_gives_nan_never_an_unconstrained_value(backend, dtype):
+    # The step kernels do not check x0 per step (a full extra pass); a NaN in x0 must show
+    # as NaN, not silently drop the ε-constraint (l∞: that element; l2: the whole sample,
+    # whose norm is NaN; ±inf in x0: l∞ clips to the box, l2 gives NaN at that element).
+    rng = np.random.default_rng(0)
+    x0 = rng.random((3, 6)).astype(dtype)
+    x0[1, 2] = np.nan
+    x0[2, 4] = np.inf
+    x = np.clip(x0 + 0.5, 0, 1)
+    x[~np.isfinite(x)] = 0.5
+    g = rng.standard_normal((3, 6)).astype(dtype)
+    bad = ~np.isfinite(x0)
+    for step in (
+        lambda a: K.linf_step(a, x0, g, 0.1, 0.2, backend=backend),
+        lambda a: K.project_linf(a, x0, 0.2, backend=backend),
+    ):
+        y = step(x.copy())
+        assert np.isnan(y[1, 2])  # NaN in x0: NaN
+        assert y[2, 4] == 1.0  # +inf in x0: its ball is {+inf}, clipped to the box: hi
+        good = np.abs(y[~bad] - x0[~bad])
+        assert np.all(good <= 0.2 + 1e-6)
+    for step in (
+        lambda a: K.l2_step(a, x0, g, 0.1, 0.2, backend=backend),
+        lambda a: K.project_l2(a, x0, 0.2, backend=backend),
+    ):
+        y = step(x.copy())
+        assert np.all(np.isnan(y[1]))  # NaN in x0: the sample's norm is NaN, all of it NaN
+        # +inf in x0: that element NaN; the others NaN or at x0 (the projection factor is
+        # ε/inf = 0), never a finite value outside the ball
+        assert np.isnan(y[2, 4])
+        with np.errstate(invalid="ignore"):
+            assert np.all(np.isnan(y[2]) | (np.abs(y[2] - x0[2]) <= 0.2))
+        assert np.linalg.norm(y[0] - x0[0]) <= 0.2 + 1e-6 and np.all(np.isfinite(y[0]))
+
+
+def test_a_step_without_gradient_is_refused():
+    x = np.zeros((2, 3), np.float32)
+    for fn, alt in ((K.linf_step, "project_linf"), (K.l2_step, "project_l2")):
+        with pytest.raises(TypeError, match=f"g must be the gradient array.*{alt}"):
+            fn(x, x.copy(), None, 0.1, 0.1)
