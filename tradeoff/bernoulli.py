@@ -51,6 +51,12 @@ Robust logistic regression and the threshold τ*
 See :func:`robust_logistic` and :func:`weight_threshold` for the exact optimum and the
 exact threshold ``τ* = (ε/2)·a·E[ℓ'(m−c)] / ((1−a)E[ℓ'(m)] + a·E[ℓ'(m−c)])``
 (``τ* = ε/2`` for pure adversarial training).
+
+Checks: arguments as everywhere (seeds by :func:`tradeoff._validate.check_seed`, ε up to
+1e100, features of the empirical objective up to 1e100); results through
+:func:`tradeoff._validate.finite_output` (never NaN or inf); an expectation whose
+rigorous error bound does not resolve it (far in the tail, where the line integral
+cancels beyond float64) raises ``ValueError`` instead of returning a useless value.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from tradeoff._validate import check_array, check_int, check_real, check_rng
+from tradeoff._validate import check_array, check_int, check_real, check_rng, finite_output
 
 __all__ = [
     "BernoulliModel",
@@ -172,6 +178,7 @@ class BernoulliModel:
         """Number of features."""
         return int(self.tau.size)
 
+    @finite_output()
     def sample(self, n: int, rng: np.random.Generator | int) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` i.i.d. pairs; returns ``x`` (n, d) and ``y`` (n,), entries ±1 (float64)."""
         n = check_int("n", n, low=1)
@@ -187,6 +194,7 @@ class BernoulliModel:
         w = check_array("w", w, shape=(self.d,))
         return w * self.theta
 
+    @finite_output()
     def accuracy_bracket(
         self, w: object, eps: float = 0.0, b: float = 0.0, *, tol: float = 1e-4
     ) -> Bracket:
@@ -214,6 +222,7 @@ class BernoulliModel:
             max(lo1.terms, lo2.terms),
         )
 
+    @finite_output()
     def accuracy(self, w: object, eps: float = 0.0, b: float = 0.0, *, tol: float = 1e-4) -> float:
         """Exact (robust) accuracy of the linear classifier ``sign(wᵀx + b)``.
 
@@ -224,6 +233,7 @@ class BernoulliModel:
         """
         return self.accuracy_bracket(w, eps, b, tol=tol).mid
 
+    @finite_output()
     def bayes_weights(self) -> np.ndarray:
         """Bayes-optimal (and population standard-logistic) weights ``θ*_j log(p_j/q_j)``.
 
@@ -623,6 +633,7 @@ def _moments(v: np.ndarray, tau: np.ndarray, c: float, want: dict[int, int]) -> 
     return out
 
 
+@finite_output()
 def expected_logistic(
     model: BernoulliModel, w: object, *, shift: float = 0.0, order: int = 0
 ) -> tuple[float, float]:
@@ -635,12 +646,25 @@ def expected_logistic(
     shift = check_real("shift", shift)
     order = check_int("order", order, low=0, high=2)
     m = _moments(v, model.tau, shift, {order: 0})[order]
-    return m.value, m.err
+    return _resolved(m.value, m.err, f"w and shift={shift!r}")
 
 
 # --------------------------------------------------------------------------------------
 # Robust logistic regression: population objective, optimum, threshold
 # --------------------------------------------------------------------------------------
+def _resolved(value: float, err: float, what: str) -> tuple[float, float]:
+    """``(value, err)`` if the rigorous error bound resolves the value (``err <= 1e-6
+    max(1, |value|)``); else ``ValueError``: far in the tail the line integral's terms
+    cancel beyond float64 and the bound, though honest, says nothing."""
+    if not err <= 1e-6 * max(1.0, abs(value)):
+        raise ValueError(
+            f"{what}: the exact expectation is not resolved in float64 (value {value:.6g}, "
+            f"error bound {err:.3g}); the margin's shift is too large for the Laplace line "
+            "integral"
+        )
+    return value, err
+
+
 def _check_fraction(a: object) -> float:
     return check_real("adversarial_fraction", a, low=0.0, high=1.0)
 
@@ -648,6 +672,10 @@ def _check_fraction(a: object) -> float:
 #: largest training radius accepted by the logistic-loss routines: eps >= 1 already lets
 #: the adversary flip every ±1 feature; beyond ~1e150 eps**2 (Hessians) overflows float64
 _EPS_MAX = 1e100
+
+
+#: largest feature magnitude accepted by the empirical objective (its Hessian squares it)
+_X_MAX = 1e100
 
 
 def _check_eps(eps: object) -> float:
@@ -662,12 +690,26 @@ def _check_signs(name: str, a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _check_xy(x: object, y: object, *, signs: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Samples ``x`` (n, d), n >= 1, and one label per row ``y`` (n,), ±1 if ``signs``."""
+    x = check_array("x", x, ndim=2)
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"x must hold at least one sample of at least one feature, got {x.shape}")
+    y = check_array("y", y)
+    if y.shape != (x.shape[0],):
+        raise ValueError(
+            f"y must hold one label per row of x: shape ({x.shape[0]},), got shape {y.shape}"
+        )
+    return x, (_check_signs("y", y) if signs else y)
+
+
 def _check_model(model: object) -> BernoulliModel:
     if not isinstance(model, BernoulliModel):
         raise TypeError(f"model must be a BernoulliModel, got {model!r}")
     return model
 
 
+@finite_output()
 def population_loss(
     model: BernoulliModel, w: object, eps: float, *, adversarial_fraction: float = 1.0
 ) -> tuple[float, float]:
@@ -690,7 +732,7 @@ def population_loss(
         m1 = _moments(v, model.tau, c, {0: 0})[0]
         val += a * m1.value
         err += a * m1.err
-    return val, err
+    return _resolved(val, err, f"w and eps={eps!r} (eps*||w||_1 = {c:g})")
 
 
 def _orthant_fgh(tau: np.ndarray, eps: float, a: float):
@@ -833,6 +875,7 @@ class RobustLogisticResult:
     adversarial_fraction: float
 
 
+@finite_output()
 def robust_logistic(
     model: BernoulliModel, eps: float, *, adversarial_fraction: float = 1.0, tol: float = 1e-12
 ) -> RobustLogisticResult:
@@ -857,8 +900,8 @@ def robust_logistic(
     tau = np.asarray(model.tau)
     if np.any(tau >= 0.5) and (a < 1.0 or eps < 1.0):
         raise ValueError(
-            "tau must be < 0.5 for robust_logistic unless adversarial_fraction = 1 and "
-            f"eps >= 1: a feature with tau_j = 0.5 separates the classes (eps={eps:g}, "
+            "model has a feature with tau_j = 0.5, and robust_logistic needs tau < 0.5 unless "
+            f"adversarial_fraction = 1 and eps >= 1: it separates the classes (eps={eps:g}, "
             f"adversarial_fraction={a:g}) and the loss has no finite minimiser"
         )
     fgh = _orthant_fgh(tau, eps, a)
@@ -895,6 +938,7 @@ def robust_logistic(
     )
 
 
+@finite_output()
 def threshold_at(
     model: BernoulliModel, w: object, eps: float, adversarial_fraction: float
 ) -> float:
@@ -907,11 +951,13 @@ def threshold_at(
     eps = _check_eps(eps)
     a = _check_fraction(adversarial_fraction)
     c = eps * float(np.abs(v).sum())
-    B = _moments(v, model.tau, c, {1: 0})[1].value
+    mb = _moments(v, model.tau, c, {1: 0})[1]
+    B, _ = _resolved(mb.value, mb.err, f"w and eps={eps!r} (eps*||w||_1 = {c:g})")
     A0 = _moments(v, model.tau, 0.0, {1: 0})[1].value
     return 0.5 * eps * a * B / ((1 - a) * A0 + a * B)
 
 
+@finite_output()
 def weight_threshold(
     model: BernoulliModel, eps: float, *, adversarial_fraction: float = 1.0
 ) -> float:
@@ -982,6 +1028,7 @@ class EmpiricalOptimum:
     iterations: int
 
 
+@finite_output()
 def empirical_robust_logistic(
     x: object, y: object, eps: float, *, adversarial_fraction: float = 0.5, theta=None
 ) -> EmpiricalOptimum:
@@ -995,8 +1042,12 @@ def empirical_robust_logistic(
     as ‖w‖ → ∞), decided by a linear programme when the loss found is below 1e-6 or a
     weight exceeds 10.
     """
-    x = check_array("x", x, ndim=2)
-    y = _check_signs("y", check_array("y", y, shape=(x.shape[0],)))
+    x, y = _check_xy(x, y)
+    if float(np.max(np.abs(x))) > _X_MAX:
+        raise ValueError(
+            f"x must have entries of magnitude <= {_X_MAX:g} (the margins and Hessians of the "
+            f"objective overflow float64 beyond), got {float(np.max(np.abs(x))):g}"
+        )
     eps = _check_eps(eps)
     a = _check_fraction(adversarial_fraction)
     d = x.shape[1]
@@ -1129,6 +1180,7 @@ def _empirical_solve(u: np.ndarray, eps: float, a: float, theta: np.ndarray) -> 
     return EmpiricalOptimum(w * 1.0, f, resid, float(thr), tau_hat, it)
 
 
+@finite_output()
 def collins_procedure(
     model: BernoulliModel,
     rng: np.random.Generator | int,
@@ -1210,10 +1262,10 @@ def _adam(
 # --------------------------------------------------------------------------------------
 # Theorem 1
 # --------------------------------------------------------------------------------------
+@finite_output()
 def theorem1_estimator(x: object, y: object) -> np.ndarray:
     """``ŵ = z/‖z‖₂`` with ``z = (1/n)Σ_i y_i x_i`` (Collins et al. 2019, Theorem 1)."""
-    x = check_array("x", x, ndim=2)
-    y = check_array("y", y, shape=(x.shape[0],))
+    x, y = _check_xy(x, y, signs=False)
     z = (x * y[:, None]).mean(axis=0)
     nz = float(np.linalg.norm(z))
     if nz == 0:
@@ -1221,6 +1273,7 @@ def theorem1_estimator(x: object, y: object) -> np.ndarray:
     return z / nz
 
 
+@finite_output()
 def theorem1_bound(model: BernoulliModel, n: int) -> tuple[float, float]:
     """Theorem 1's error bound and the probability with which it is claimed.
 
@@ -1237,6 +1290,7 @@ def theorem1_bound(model: BernoulliModel, n: int) -> tuple[float, float]:
     return math.exp(-2 * e * e * s * s / d), 1.0 - math.exp(-s * s * n / (2 * d))
 
 
+@finite_output()
 def theorem1_error(model: BernoulliModel, x: object, y: object) -> float:
     """Exact test error ``P(sign(ŵᵀx) ≠ y)`` of Theorem 1's estimator (sign(0) = error).
 
@@ -1244,8 +1298,8 @@ def theorem1_error(model: BernoulliModel, x: object, y: object) -> float:
     on a lattice and its law is computed exactly by dynamic programming.
     """
     model = _check_model(model)
-    x = _check_signs("x", check_array("x", x, ndim=2))
-    y = _check_signs("y", check_array("y", y, shape=(x.shape[0],)))
+    x, y = _check_xy(x, y)
+    x = _check_signs("x", x)
     if x.shape[1] != model.d:
         raise ValueError(f"x must have {model.d} columns, got {x.shape[1]}")
     k = np.round((x * y[:, None]).sum(axis=0)) * model.theta

@@ -48,6 +48,12 @@ of ψ divided by ψ'(θ): ~1e-13 where ψ' is of order 1, but near v = 0 for a l
 ψ'(0) = 0 (exponential, logistic: ψ ≈ θ²/2 resp. θ²/(2 ln 2)) it is ~sqrt(2·1e-16) ≈ 1e-8.
 
 Units: θ and ψ are dimensionless (θ = |2η − 1| is an excess-risk level).
+
+Checks: arguments as everywhere (``ValueError`` / ``TypeError`` naming the parameter; a
+loss's φ that returns NaN, negative, complex or wrongly shaped values is named by the
+loss); results through :func:`tradeoff._validate.finite_output`: never NaN; ``+inf`` only
+from :func:`phi_limits` (the limit of an unbounded φ) and :func:`conditional_risk` at
+α = ±∞ (that limit); an H, ψ or C_η(α) at finite α that overflows float64 raises.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-from tradeoff._validate import check_array, check_choice, check_real
+from tradeoff._validate import check_array, check_choice, check_real, finite_output
 
 __all__ = [
     "LOSSES",
@@ -128,42 +134,62 @@ class MarginLoss:
                 raise TypeError(f"{attr} must be callable or None, got {value!r}")
 
     def __call__(self, alpha: object) -> np.ndarray:
-        """φ(α), vectorised, float64; finite α only."""
-        a = np.asarray(alpha, dtype=np.float64)
-        return _call_phi(self.phi, a)
+        """φ(α), vectorised, float64, for finite α (``alpha`` is checked like every array
+        argument: real and finite). ``ValueError`` where φ is NaN, negative or not finite
+        (a φ that overflows float64 there, e.g. ``exp(−α)`` at α = −1000)."""
+        a = check_array("alpha", alpha)
+        out = self._values(a)
+        if not np.all(np.isfinite(out)):
+            bad = a[~np.isfinite(out)].ravel()[:3]
+            raise ValueError(
+                f"loss {self.name!r}: phi is not finite at alpha = {bad.tolist()} (it overflows "
+                "float64 there)"
+            )
+        return out
+
+    def _values(self, alpha: object) -> np.ndarray:
+        """φ(α) as float64, +inf kept (the numerics here take infima over grids where a
+        steep φ may overflow); NaN and negative values raise."""
+        return _call_phi(self.phi, np.asarray(alpha, dtype=np.float64), self.name)
 
 
-def _as_real(value: object, shape: tuple[int, ...]) -> np.ndarray:
+def _as_real(value: object, shape: tuple[int, ...], name: str) -> np.ndarray:
     """``value`` (what φ returned) as float64 of ``shape``; a scalar is broadcast."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"phi must return real numbers, got {arr.dtype} values ({value!r:.60})")
+        raise TypeError(
+            f"loss {name!r}: phi must return real numbers, got {arr.dtype} values ({value!r:.60})"
+        )
     arr = arr.astype(np.float64)
     if arr.shape != shape:
         if arr.shape != ():
             raise ValueError(
-                f"phi must return one value per alpha (shape {shape}), got shape {arr.shape}"
+                f"loss {name!r}: phi must return one value per alpha (shape {shape}), got "
+                f"shape {arr.shape}"
             )
         arr = np.broadcast_to(arr, shape).astype(np.float64)
     return arr
 
 
-def _call_phi(phi: Callable, a: np.ndarray) -> np.ndarray:
+def _call_phi(phi: Callable, a: np.ndarray, name: str) -> np.ndarray:
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         try:
             raw = phi(a)
         except (TypeError, ValueError):  # a callable that only accepts scalars
-            flat = [_as_real(phi(float(t)), ()) for t in a.ravel()]
+            flat = [_as_real(phi(float(t)), (), name) for t in a.ravel()]
             out = np.array(flat, dtype=np.float64).reshape(a.shape)
         else:
-            out = _as_real(raw, a.shape)
+            out = _as_real(raw, a.shape, name)
     if np.any(np.isnan(out)):
         bad = a[np.isnan(out)].ravel()[:3]
-        raise ValueError(f"phi returned NaN at alpha = {bad.tolist()}; phi must be real-valued")
+        raise ValueError(
+            f"loss {name!r}: phi returned NaN at alpha = {bad.tolist()}; phi must be real-valued"
+        )
     if np.any(out < 0):
         bad = a[out < 0].ravel()[:3]
         raise ValueError(
-            f"phi must be non-negative (a loss ℝ → [0, ∞)); phi < 0 at alpha = {bad.tolist()}"
+            f"loss {name!r}: phi must be non-negative (a loss ℝ → [0, ∞)); phi < 0 at "
+            f"alpha = {bad.tolist()}"
         )
     return out
 
@@ -172,7 +198,8 @@ def _as_loss(loss: object) -> MarginLoss:
     if isinstance(loss, MarginLoss):
         return loss
     if isinstance(loss, str):
-        return get_loss(loss)
+        check_choice("loss", loss, sorted(LOSSES))
+        return LOSSES[loss]
     if callable(loss):
         return MarginLoss(getattr(loss, "__name__", "custom"), loss)
     raise TypeError(
@@ -274,8 +301,12 @@ perceptron = MarginLoss("perceptron", _perceptron, nonincreasing=True, formula="
 def get_loss(name: str) -> MarginLoss:
     """The Table 2 loss called ``name``."""
     if not isinstance(name, str):
-        raise TypeError(f"loss name must be a string, got {name!r}")
-    check_choice("loss", name, sorted(LOSSES))
+        raise TypeError(f"name must be the name of a loss (a string), got {name!r}")
+    if name not in LOSSES:
+        raise ValueError(
+            f"name must be the name of a Table 2 loss, one of "
+            f"{', '.join(map(repr, sorted(LOSSES)))}; got {name!r}"
+        )
     return LOSSES[name]
 
 
@@ -283,6 +314,7 @@ def get_loss(name: str) -> MarginLoss:
 _LIMIT_EXPONENTS = np.arange(280, 301, dtype=np.float64)
 
 
+@finite_output(allow_inf=("result[0]", "result[1]"))  # +inf: the limit of an unbounded phi
 def phi_limits(loss: object) -> tuple[float, float]:
     """(φ(−∞), φ(+∞)) as limits; +inf where φ grows without bound.
 
@@ -297,7 +329,7 @@ def phi_limits(loss: object) -> tuple[float, float]:
 def _phi_limits(loss: MarginLoss) -> tuple[float, float]:
     out = []
     for sign in (-1.0, 1.0):
-        vals = _call_phi(loss.phi, sign * 10.0**_LIMIT_EXPONENTS)
+        vals = loss._values(sign * 10.0**_LIMIT_EXPONENTS)
         last = vals[-1]
         if np.all(vals > 1e150):
             out.append(math.inf)
@@ -325,15 +357,31 @@ def _c_at_u(loss: MarginLoss, eta: np.ndarray, u: np.ndarray) -> np.ndarray:
     lo_lim, hi_lim = phi_limits(loss)
     inner = np.abs(u) < 1.0
     alpha = np.tan(0.5 * np.pi * np.where(inner, u, 0.0))
-    phi_a = np.where(inner, loss(alpha), np.where(u > 0, hi_lim, lo_lim))
-    phi_ma = np.where(inner, loss(-alpha), np.where(u > 0, lo_lim, hi_lim))
+    phi_a = np.where(inner, loss._values(alpha), np.where(u > 0, hi_lim, lo_lim))
+    phi_ma = np.where(inner, loss._values(-alpha), np.where(u > 0, lo_lim, hi_lim))
     return _weighted(eta, phi_a) + _weighted(1.0 - eta, phi_ma)
 
 
+def _phi_extended(loss: MarginLoss, alpha: np.ndarray) -> np.ndarray:
+    """φ(α) for α in [−inf, +inf]: φ itself at finite α (+inf kept where it overflows),
+    its limits :func:`phi_limits` at ±inf."""
+    alpha = np.asarray(alpha, dtype=np.float64)
+    fin = np.isfinite(alpha)
+    if fin.all():
+        return loss._values(alpha)
+    lo_lim, hi_lim = phi_limits(loss)
+    return np.where(
+        fin, loss._values(np.where(fin, alpha, 0.0)), np.where(alpha > 0, hi_lim, lo_lim)
+    )
+
+
+@finite_output(allow_inf=("result",))  # +inf only at alpha = ±inf (a limit), see below
 def conditional_risk(loss: object, eta: object, alpha: object) -> np.ndarray:
     """C_η(α) = η φ(α) + (1 − η) φ(−α) (Zhang et al. §2.5), broadcast over η and α.
 
-    α may be ±inf (the limits of φ are used); a zero weight times an infinite loss is 0.
+    α may be ±inf (the limits of φ are used; +inf where that limit is, the only infinite
+    value returned); a zero weight times an infinite loss is 0. A C_η(α) that overflows
+    float64 at a finite α raises ``ValueError``.
     """
     loss = _as_loss(loss)
     eta = check_array("eta", eta)
@@ -342,13 +390,26 @@ def conditional_risk(loss: object, eta: object, alpha: object) -> np.ndarray:
     alpha = check_array("alpha", alpha, finite=False)
     if np.any(np.isnan(alpha)):
         raise ValueError("alpha must not contain NaN")
-    eta, alpha = np.broadcast_arrays(eta, alpha)
+    try:
+        eta, alpha = np.broadcast_arrays(eta, alpha)
+    except ValueError:
+        raise ValueError(
+            f"eta and alpha must broadcast to one shape, got shapes {eta.shape} and {alpha.shape}"
+        ) from None
     lo_lim, hi_lim = phi_limits(loss)
     fin = np.isfinite(alpha)
     safe = np.where(fin, alpha, 0.0)
-    phi_a = np.where(fin, loss(safe), np.where(alpha > 0, hi_lim, lo_lim))
-    phi_ma = np.where(fin, loss(-safe), np.where(alpha > 0, lo_lim, hi_lim))
-    return _weighted(eta, phi_a) + _weighted(1.0 - eta, phi_ma)
+    phi_a = np.where(fin, loss._values(safe), np.where(alpha > 0, hi_lim, lo_lim))
+    phi_ma = np.where(fin, loss._values(-safe), np.where(alpha > 0, lo_lim, hi_lim))
+    out = _weighted(eta, phi_a) + _weighted(1.0 - eta, phi_ma)
+    overflow = ~np.isfinite(out) & fin
+    if np.any(overflow):
+        bad = alpha[overflow].ravel()[:3]
+        raise ValueError(
+            f"loss {loss.name!r}: C_eta(alpha) overflows float64 at alpha = {bad.tolist()} "
+            "(phi is not finite there)"
+        )
+    return out
 
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -422,8 +483,8 @@ def _grid_values(loss: MarginLoss, u_max: float, n_grid: int) -> tuple[np.ndarra
     lo_lim, hi_lim = phi_limits(loss)
     inner = np.abs(grid) < 1.0
     alpha = np.tan(0.5 * np.pi * np.where(inner, grid, 0.0))
-    phi_a = np.where(inner, loss(alpha), np.where(grid > 0, hi_lim, lo_lim))
-    phi_ma = np.where(inner, loss(-alpha), np.where(grid > 0, lo_lim, hi_lim))
+    phi_a = np.where(inner, loss._values(alpha), np.where(grid > 0, hi_lim, lo_lim))
+    phi_ma = np.where(inner, loss._values(-alpha), np.where(grid > 0, lo_lim, hi_lim))
     phi_a.setflags(write=False)
     phi_ma.setflags(write=False)
     return phi_a, phi_ma
@@ -451,6 +512,7 @@ def _check_eta(eta: object) -> np.ndarray:
     return e
 
 
+@finite_output()
 def H(loss: object, eta: object) -> np.ndarray:
     """H(η) = inf_α C_η(α), the optimal conditional φ-risk (Zhang et al. §2.5).
 
@@ -467,6 +529,7 @@ def _h_minus_sym(loss: MarginLoss, eta_hi: np.ndarray) -> np.ndarray:
     return _infimum(loss, eta_hi, 0.0, 513)
 
 
+@finite_output()
 def H_minus(loss: object, eta: object) -> np.ndarray:
     """H⁻(η) = inf_{α(2η−1) ≤ 0} C_η(α), the risk with the wrong sign (Zhang et al. §2.5).
 
@@ -497,6 +560,7 @@ def _check_theta(theta: object, name: str = "theta") -> np.ndarray:
     return t
 
 
+@finite_output()
 def psi_tilde(loss: object, theta: object) -> np.ndarray:
     """ψ̃(θ) = H⁻((1+θ)/2) − H((1+θ)/2) on θ ∈ [0, 1] (Zhang et al. §2.5), numerical."""
     loss = _as_loss(loss)
@@ -610,6 +674,7 @@ def _check_method(method: object) -> None:
     check_choice("method", method, ("auto", "closed", "numeric"))
 
 
+@finite_output()
 def psi(loss: object, theta: object, *, method: str = "auto") -> np.ndarray:
     """The ψ-transform ψ = ψ̃** on [0, 1] (Zhang et al. §2.5, Table 2; Bartlett et al. 2006).
 
@@ -634,6 +699,7 @@ def psi(loss: object, theta: object, *, method: str = "auto") -> np.ndarray:
     return np.asarray(_psi_numeric(loss, t))[()]
 
 
+@finite_output()
 def psi_inverse(
     loss: object, value: object, *, method: str = "auto", saturate: bool = False
 ) -> np.ndarray:
@@ -751,6 +817,7 @@ class CalibrationReport:
     tol: float
 
 
+@finite_output()
 def calibration_report(
     loss: object, *, theta_min: float = 2.0**-8, tol: float = 1e-12
 ) -> CalibrationReport:

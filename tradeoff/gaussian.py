@@ -13,6 +13,11 @@ checked against its closed form.
 Perturbations are l-infinity bounded, ``||delta||_inf <= eps``, with ``eps`` measured in
 the units of the features themselves (x1 is +-1, the other features have unit variance),
 and the adversary may move *every* coordinate, x1 included. ``sign(0)`` counts as an error.
+
+Checks: every public function checks its arguments (``ValueError`` / ``TypeError`` naming
+the parameter) and its result (:func:`tradeoff._validate.finite_output`): never NaN, and
+±inf only where documented (``log_accuracy`` is ``-inf`` exactly when the accuracy is 0);
+arguments whose result float64 cannot hold raise ``ValueError`` naming them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_ndtr, logsumexp, ndtr
 
-from tradeoff._validate import check_array, check_int, check_real, check_rng
+from tradeoff._validate import check_array, check_int, check_real, check_rng, finite_output
 
 __all__ = [
     "Frontier",
@@ -72,6 +77,7 @@ class GaussianModel:
         return self.eta * math.sqrt(self.d)
 
     # --- sampling -----------------------------------------------------------------------
+    @finite_output()
     def sample(self, n: int, rng: np.random.Generator | int) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` iid pairs from model (3).
 
@@ -118,6 +124,7 @@ class GaussianModel:
         num = w1 * s + yy * b + mean - eps * l1
         return prob, num, sigma
 
+    @finite_output()
     def accuracy(self, w: object, eps: float = 0.0, b: float = 0.0) -> float:
         """Exact accuracy of ``x -> sign(w.x + b)`` against the worst ``||delta||_inf <= eps``.
 
@@ -143,6 +150,7 @@ class GaussianModel:
             return float(prob[num > 0].sum())
         return float(np.dot(prob, ndtr(num / sigma)))
 
+    @finite_output()
     def error(self, w: object, eps: float = 0.0, b: float = 0.0) -> float:
         """``1 - accuracy(w, eps, b)``, computed without cancellation (for errors < 1e-16)."""
         prob, num, sigma = self._margin_terms(w, eps, b)
@@ -150,6 +158,7 @@ class GaussianModel:
             return float(prob[num <= 0].sum())
         return float(np.dot(prob, ndtr(-num / sigma)))
 
+    @finite_output(allow_inf=("result",))
     def log_accuracy(self, w: object, eps: float = 0.0, b: float = 0.0) -> float:
         """``log accuracy(w, eps, b)`` via ``log_ndtr``, finite far into the tail
         (``-inf`` only when the accuracy is exactly 0)."""
@@ -160,10 +169,12 @@ class GaussianModel:
         return float(logsumexp(np.log(prob) + log_ndtr(num / sigma)))
 
     # --- the averaging classifier (4) ---------------------------------------------------
+    @finite_output()
     def averaging_weights(self) -> np.ndarray:
         """``w_unif = [0, 1/d, ..., 1/d]`` of classifier (4)."""
         return averaging_weights(self.d)
 
+    @finite_output()
     def averaging_accuracy(self, eps: float = 0.0) -> float:
         """Exact accuracy of the averaging classifier (4) against ``||delta||_inf <= eps``.
 
@@ -177,6 +188,7 @@ class GaussianModel:
         return float(ndtr((self.eta - eps) * math.sqrt(self.d)))
 
 
+@finite_output()
 def averaging_weights(d: int) -> np.ndarray:
     """Weights ``[0, 1/d, ..., 1/d]`` of the averaging classifier (4), shape ``(d + 1,)``."""
     d = check_int("d", d, low=1)
@@ -231,6 +243,7 @@ class Frontier:
         return abs(self.bound - self.value) <= 1e-9
 
 
+@finite_output()
 def frontier_bound(p: float, delta: float) -> float:
     """Theorem 2.1's bound ``p / (1 - p) * delta`` for general ``p`` (``7/3 delta`` at 0.7)."""
     p = check_real("p", p, low=0.5, high=1.0, low_open=True, high_open=True)
@@ -251,6 +264,7 @@ def _accuracy_rows(p: float) -> tuple[np.ndarray, np.ndarray, float, float]:
     return std, adv, 0.5, 0.5
 
 
+@finite_output()
 def frontier(p: float, delta: float) -> Frontier:
     """Theorem 2.1 as an optimisation: the robustness-accuracy frontier of model (3).
 

@@ -29,6 +29,13 @@ piecewise-constant f, adaptive quadrature with |error| ≤ 1e-12 per piece for a
 pieces), R*_φ = E H(η(X)) and E max_{X'∈B(X,ε)} φ(f(X')f(X)/λ) (exact cell decomposition
 for piecewise-constant f). Theorem 3.2's tightness construction (on a two-point space)
 is :func:`theorem_3_2_construction`.
+
+Checks: ε must be at least :data:`EPS_MIN` = 1e-4 (every exact computation walks the
+⌈1/(2ε)⌉ label periods, so a smaller ε is refused at once instead of running for hours);
+arguments as everywhere (``ValueError`` / ``TypeError`` naming the parameter); results
+through :func:`tradeoff._validate.finite_output` (never NaN or inf: a surrogate term that
+overflows float64, e.g. f = 1e308, raises). :meth:`IntervalExample.boundary_surrogate`
+takes O(u·m log m) for m pieces of f with u distinct values.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import numpy as np
 from scipy import integrate
 
 from tradeoff import calibration as cal
-from tradeoff._validate import check_array, check_real
+from tradeoff._validate import check_array, check_real, finite_output
 
 __all__ = [
     "IntervalExample",
@@ -62,6 +69,12 @@ __all__ = [
 
 Interval = tuple  # (lo, hi), closed, lo <= hi
 
+#: smallest ε accepted: every exact computation here walks the ⌈1/(2ε)⌉ label periods of
+#: example (2) (time and memory grow as 1/ε; ε = 1e-4 takes ~0.5 s for Table 1 in floats,
+#: ~2 s in Fractions on a 2-core CPU), so a tiny ε is refused at once instead of running
+#: for hours
+EPS_MIN = Fraction(1, 10_000)
+
 
 def _exact_real(name: str, value: object) -> numbers.Real:
     """A finite real kept in its own type (int, Fraction or float)."""
@@ -76,7 +89,23 @@ def _exact_real(name: str, value: object) -> numbers.Real:
         raise ValueError(f"{name} must be finite, got {value!r}")
     if isinstance(value, numbers.Integral):
         return int(value)
+    if not isinstance(value, (float, Fraction)):  # e.g. decimal.Decimal: not exact here
+        raise TypeError(
+            f"{name} must be an int, a float or a Fraction, got {value!r} of type "
+            f"{type(value).__name__}"
+        )
     return value
+
+
+def _exact_sequence(name: str, seq: object) -> tuple:
+    """``seq`` (a tuple, list or 1-D array of reals) as a tuple of exact reals."""
+    if isinstance(seq, np.ndarray):
+        seq = seq.tolist() if seq.ndim == 1 else seq
+    if not isinstance(seq, (tuple, list)):
+        raise TypeError(
+            f"{name} must be a sequence (tuple or list) of reals, got {type(seq).__name__}"
+        )
+    return tuple(_exact_real(f"{name}[{i}]", v) for i, v in enumerate(seq))
 
 
 # --- score functions --------------------------------------------------------------------------
@@ -131,15 +160,19 @@ class PiecewiseAffine:
     def constant(cls, breaks, values, at=None) -> PiecewiseAffine:
         """f = values[i] on (t_i, t_{i+1}); at the break points ``at`` (default: right-
         continuous, f(t_i) = values[i] and f(1) = values[-1])."""
-        breaks, values = tuple(breaks), tuple(values)
+        breaks, values = _exact_sequence("breaks", breaks), _exact_sequence("values", values)
+        if len(values) != len(breaks) - 1:
+            raise ValueError(
+                f"values must have len(breaks) - 1 = {len(breaks) - 1} entries, got {len(values)}"
+            )
         if at is None:
             at = (*values, values[-1]) if values else ()
-        return cls(breaks, values, values, tuple(at))
+        return cls(breaks, values, values, _exact_sequence("at", at))
 
     @classmethod
     def continuous(cls, breaks, values) -> PiecewiseAffine:
         """The continuous piecewise-linear interpolant of ``values`` at ``breaks``."""
-        breaks, values = tuple(breaks), tuple(values)
+        breaks, values = _exact_sequence("breaks", breaks), _exact_sequence("values", values)
         if len(values) != len(breaks):
             raise ValueError(
                 f"values must have len(breaks) = {len(breaks)} entries, got {len(values)}"
@@ -161,6 +194,7 @@ class PiecewiseAffine:
             tuple(c * v for v in self.at),
         )
 
+    @finite_output()
     def __call__(self, x: object) -> np.ndarray:
         """f(x) in float64 (for Monte Carlo cross-checks); x in [0, 1]."""
         x = check_array("x", x)
@@ -263,7 +297,9 @@ class IntervalExample:
     """Example (2) of Zhang et al.: X ~ U[0, 1], η alternating 0/1 on intervals of length ε.
 
     ``eps`` > 0 is both the interval length and the radius of the closed ℓ-ball (one
-    dimension, units of x). An int, float or ``Fraction`` (exact results).
+    dimension, units of x). An int, float or ``Fraction`` (exact results). ``eps`` below
+    :data:`EPS_MIN` = 1e-4 is refused (``ValueError``): the exact computations walk all
+    ⌈1/(2ε)⌉ label periods.
     """
 
     eps: numbers.Real
@@ -272,6 +308,12 @@ class IntervalExample:
         e = _exact_real("eps", self.eps)
         if not e > 0:
             raise ValueError(f"eps must be > 0, got {self.eps!r}")
+        if Fraction(e) < EPS_MIN:
+            raise ValueError(
+                f"eps must be >= {float(EPS_MIN):g} (the exact computations walk all "
+                f"ceil(1/(2 eps)) label periods, at most {int(1 / (2 * EPS_MIN))}), got "
+                f"{self.eps!r}"
+            )
         object.__setattr__(self, "eps", e)
 
     @property
@@ -307,10 +349,13 @@ class IntervalExample:
         """P(Y = +1) = |{η = 1}|."""
         return _measure(self._labelled(1))
 
+    @finite_output()
     def eta(self, x: object) -> np.ndarray:
         """η(x) in float64 (for Monte Carlo); the measure-zero end points (2k+1)ε, whose η
         the paper leaves undefined, get the label of the interval to their right."""
-        x = np.asarray(x, dtype=np.float64)
+        x = check_array("x", x)
+        if np.any((x < 0) | (x > 1)):
+            raise ValueError(f"x must be in [0, 1], got values in [{x.min()!r}, {x.max()!r}]")
         out = np.zeros(x.shape)
         for lo, hi, y in self.label_intervals:
             m = (x >= float(lo)) & (x < float(hi))
@@ -341,6 +386,7 @@ class IntervalExample:
         return PiecewiseAffine.constant((0, 1), (_exact_real("value", value),))
 
     # the three errors
+    @finite_output()
     def natural_error(self, f: PiecewiseAffine):
         """R_nat(f) = P(f(X)Y ≤ 0), exact."""
         _check_f(f)
@@ -348,6 +394,7 @@ class IntervalExample:
             _intersect(_pieces_where(f, -1, False), self._labelled(-1))
         )
 
+    @finite_output()
     def robust_error(self, f: PiecewiseAffine):
         """R_rob(f) = P(∃X' ∈ B(X, ε): f(X')Y ≤ 0), exact (closed ball in [0, 1])."""
         _check_f(f)
@@ -356,6 +403,7 @@ class IntervalExample:
         neg = _intersect(_dilate(_pieces_where(f, -1, False), e), self._labelled(-1))
         return _measure(pos) + _measure(neg)
 
+    @finite_output()
     def boundary_error(self, f: PiecewiseAffine):
         """R_bdy(f) = P(X ∈ B(DB(f), ε), f(X)Y > 0), exact.
 
@@ -374,6 +422,7 @@ class IntervalExample:
         )
         return _measure(pos) + _measure(neg)
 
+    @finite_output()
     def risks(self, f: PiecewiseAffine) -> Risks:
         """(R_nat, R_bdy, R_rob) of ``f`` (Zhang et al. §2.2–2.3), each computed exactly."""
         return Risks(self.natural_error(f), self.boundary_error(f), self.robust_error(f))
@@ -384,6 +433,7 @@ class IntervalExample:
         return 0
 
     # surrogate terms of Theorem 3.1
+    @finite_output()
     def surrogate_risk(self, f: PiecewiseAffine, loss: object) -> float:
         """R_φ(f) = E φ(f(X)Y): exact sum for constant pieces, adaptive quadrature
         (``scipy.integrate.quad``, epsabs 1e-13) on affine pieces."""
@@ -398,13 +448,13 @@ class IntervalExample:
                     continue
                 s, e = f.start[i], f.end[i]
                 if s == e:
-                    total += float(b - a) * float(loss(float(y * s)))
+                    total += float(b - a) * float(loss._values(float(y * s)))
                 else:
                     ta, tb = float(t[i]), float(t[i + 1])
                     fs, fe = float(s), float(e)
 
                     def integrand(x, fs=fs, fe=fe, ta=ta, tb=tb, y=y):
-                        return float(loss(y * (fs + (fe - fs) * (x - ta) / (tb - ta))))
+                        return float(loss._values(y * (fs + (fe - fs) * (x - ta) / (tb - ta))))
 
                     val, _ = integrate.quad(
                         integrand, float(a), float(b), epsabs=1e-13, epsrel=1e-12, limit=200
@@ -412,12 +462,14 @@ class IntervalExample:
                     total += val
         return total
 
+    @finite_output()
     def optimal_surrogate_risk(self, loss: object) -> float:
         """R*_φ = inf_f R_φ(f) = E H(η(X)) = P(Y=−1)·H(0) + P(Y=+1)·H(1) (an infimum: for
         losses with φ > 0 everywhere, e.g. exponential, it is not attained)."""
         h0, h1 = _h_at_labels(cal._as_loss(loss))
         return float(self.p_negative) * float(h0) + float(self.p_positive) * float(h1)
 
+    @finite_output()
     def boundary_surrogate(self, f: PiecewiseAffine, loss: object, lam: float) -> float:
         """E max_{X' ∈ B(X, ε)} φ(f(X')f(X)/λ) for piecewise-constant f, exactly.
 
@@ -433,10 +485,24 @@ class IntervalExample:
             )
         loss = cal._as_loss(loss)
         lam = check_real("lam", lam, low=0.0, low_open=True)
-        lengths, products, starts = _ball_cells(self, f)
-        vals = loss(products / lam)
-        return float(np.dot(lengths, np.maximum.reduceat(vals, starts)))
+        lengths, own, piece_lo, piece_hi, at_lo, at_hi = _ball_cells(self, f)
+        pieces = np.array([float(v) for v in f.start])
+        at = np.array([float(v) for v in f.at])
+        best = np.empty(lengths.shape)
+        # per distinct own value o: max over the ball's pieces and break values of
+        # phi(v·o/lam), a range maximum (sparse table) per cell; a tiny lam sends the
+        # argument to ±inf, where phi's limits are used (as for C_eta)
+        for o in np.unique(own):
+            sel = own == o
+            g_pieces = cal._phi_extended(loss, (pieces * o) / lam)
+            g_at = cal._phi_extended(loss, (at * o) / lam)
+            best[sel] = np.maximum(
+                _range_max(g_pieces, piece_lo[sel], piece_hi[sel]),
+                _range_max(g_at, at_lo[sel], at_hi[sel]),
+            )
+        return float(np.dot(lengths, best))
 
+    @finite_output()
     def risks_cached(self, f: PiecewiseAffine) -> Risks:
         """:meth:`risks`, memoised on (example, f) — both are immutable."""
         _check_f(f)
@@ -448,34 +514,62 @@ def _risks_cached(example: IntervalExample, f: PiecewiseAffine) -> Risks:
     return example.risks(f)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=256)
 def _ball_cells(example: IntervalExample, f: PiecewiseAffine):
     """Cells of [0, 1] on which f(x) and the set of values of f on B(x, ε) are constant.
 
-    Returns (cell lengths, the products f(x')f(x) for every reachable value, flattened,
-    and the start index of each cell's block) — exact end points, float products.
+    Returns float arrays (cell lengths, f's own value on each cell) and, per cell, the
+    index ranges ``[lo, hi)`` of the open pieces (into ``f.start``) and of the break
+    points (into ``f.at``) that the closed ball reaches: both are contiguous because
+    the break points are sorted. O(m log m) for m pieces (exact end points).
     """
     e = example.eps
     t = f.breaks
+    m = len(t) - 1
     cuts = {0, 1}
     for ti in t:
         for c in (ti - e, ti, ti + e):
             if 0 < c < 1:
                 cuts.add(c)
     cuts = sorted(cuts)
-    lengths, products, starts = [], [], []
+    lengths, own, piece_lo, piece_hi, at_lo, at_hi = [], [], [], [], [], []
     for p, q in itertools.pairwise(cuts):
-        m = (p + q) / 2
+        mid = (p + q) / 2
         # the piece holding the cell; with float end points a cell can be one ulp wide
         # and its midpoint then equals a break point (measure ~1e-16, either side will do)
-        i = min(max(bisect.bisect_right(t, m) - 1, 0), len(t) - 2)
-        own = float(f.start[i])
-        vals = [float(f.start[j]) for j in range(len(t) - 1) if t[j] - e < m < t[j + 1] + e]
-        vals += [float(v) for ti, v in zip(t, f.at) if ti - e <= m <= ti + e]
-        starts.append(len(products))
-        products.extend(v * own for v in vals)
+        i = min(max(bisect.bisect_right(t, mid) - 1, 0), m - 1)
+        own.append(float(f.start[i]))
         lengths.append(float(q - p))
-    return np.array(lengths), np.array(products), np.array(starts, dtype=np.intp)
+        # open pieces j with t_j − ε < mid < t_{j+1} + ε
+        piece_lo.append(max(bisect.bisect_right(t, mid - e) - 1, 0))
+        piece_hi.append(min(bisect.bisect_left(t, mid + e), m))
+        # break points i with |t_i − mid| <= ε
+        at_lo.append(bisect.bisect_left(t, mid - e))
+        at_hi.append(bisect.bisect_right(t, mid + e))
+    ints = [np.array(a, dtype=np.intp) for a in (piece_lo, piece_hi, at_lo, at_hi)]
+    return (np.array(lengths), np.array(own), *ints)
+
+
+def _range_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``max(values[lo_k:hi_k])`` for every k (``-inf`` for an empty range): a sparse
+    table, O(n log n) to build and O(1) per range."""
+    out = np.full(lo.shape, -np.inf)
+    n = values.size
+    if n == 0:
+        return out
+    table = [values]
+    while 2 ** len(table) <= n:
+        prev, half = table[-1], 2 ** (len(table) - 1)
+        table.append(np.maximum(prev[:-half], prev[half:]))
+    length = hi - lo
+    ok = length > 0
+    k = np.zeros(lo.shape, dtype=np.intp)
+    k[ok] = np.frexp(length[ok].astype(np.float64))[1] - 1  # floor(log2), exact
+    for level in np.unique(k[ok]):
+        sel = ok & (k == level)
+        row = table[level]
+        out[sel] = np.maximum(row[lo[sel]], row[hi[sel] - 2**level])
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -495,6 +589,8 @@ def mixed_classifier(example: IntervalExample, c, scale=1) -> PiecewiseAffine:
 
     A piecewise-constant path along which R_nat grows and R_bdy shrinks as c decreases.
     """
+    if not isinstance(example, IntervalExample):
+        raise TypeError(f"example must be an IntervalExample, got {example!r}")
     c = _exact_real("c", c)
     if not 0 <= c <= 1:
         raise ValueError(f"c must be in [0, 1], got {c!r}")
@@ -535,6 +631,7 @@ class Table1:
     integer_periods: bool
 
 
+@finite_output()
 def table1(eps) -> Table1:
     """Exact Table 1 at ``eps`` (Bayes and all-one classifiers, plus the all-minus-one)."""
     ex = IntervalExample(eps)
@@ -582,6 +679,7 @@ class Theorem31Terms:
         return self.middle <= self.rhs + 1e-12
 
 
+@finite_output()
 def theorem_3_1_terms(
     example: IntervalExample, f: PiecewiseAffine, loss: object, lam: float
 ) -> Theorem31Terms:
@@ -643,6 +741,7 @@ def _contact_points(loss: cal.MarginLoss, theta: float) -> tuple[float, float, f
     return 1.0, theta, theta
 
 
+@finite_output()
 def theorem_3_2_construction(
     loss: object, theta: float, xi: float, *, eps: float = 0.5
 ) -> Theorem32Construction:
@@ -697,7 +796,7 @@ def theorem_3_2_construction(
     psi_theta = float(cal.psi(loss, theta))
     lam = 1.0
     for _ in range(200):
-        reg = float(np.sum(weights * loss(f * f / lam)))  # balls are single points
+        reg = float(np.sum(weights * loss._values(f * f / lam)))  # balls are single points
         arg = max(theta - reg, 0.0)
         if psi_theta <= float(cal.psi(loss, arg)) + xi / 3:
             break

@@ -35,8 +35,11 @@ Error: the hinge is a closed form in ``ndtr`` (relative error ~1e-15); the optim
 from root finding on the analytic derivatives (``brentq``, ``rtol=1e-15``), so ``(w1, v)``
 is exact to a few ulps where the objective is strongly curved and to ~1e-8 in flat
 valleys (e.g. on the threshold). Inputs that float64 cannot resolve are refused:
-``lam > 1e200``, ``eta sqrt(d) > 1e8`` (penalised) and a unit-norm optimum whose hinge
-underflows (``eta sqrt(d)`` above ~35 at ``eps = 0``).
+``lam > 1e200``, ``eps > 1e100``, ``eta sqrt(d)`` outside ``[1e-100, 1e8]`` and a
+unit-norm optimum whose hinge underflows (``eta sqrt(d)`` above ~35 at ``eps = 0``).
+Every public function checks its arguments and its result
+(:func:`tradeoff._validate.finite_output`): never NaN; ``NonrobustThreshold.value`` is
+``inf`` exactly when the threshold is never reached (regime ``"never"``).
 
 * "70 % / 70 % for any eps < 1" holds for the unit-norm problem. With a fixed penalty
   ``lam > 0`` the optimum has ``w1* = 0`` exactly when ``eps >= 2p - 1`` and is ``w = 0``
@@ -52,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from tradeoff._validate import check_array, check_real
+from tradeoff._validate import check_array, check_real, finite_output
 from tradeoff.gaussian import GaussianModel
 
 __all__ = [
@@ -93,6 +96,23 @@ _LAM_MAX = 1e200
 _MU_MAX_PENALIZED = 1e8
 #: an optimal unit-norm hinge below this has underflowed: its minimiser is not determined
 _HINGE_MIN = 1e-290
+#: largest training radius the solvers accept (feature units: eps >= 1 already lets the
+#: adversary flip x1; beyond ~1e150 the optimality margins sqrt(d)·eps overflow float64)
+_EPS_MAX = 1e100
+
+
+#: below this eta*sqrt(d) the optimal weight on z (of order eta*sqrt(d)) reaches the
+#: subnormal range, where the root brackets and the angle search cannot resolve it
+_MU_MIN = 1e-100
+
+
+def _check_mu_small(model: GaussianModel) -> None:
+    if not model.mu >= _MU_MIN:
+        raise ValueError(
+            f"model must have eta*sqrt(d) >= {_MU_MIN:g} for the SVM solvers (the optimal "
+            f"weight on x2.. would be subnormal), got {model.mu:g} (eta={model.eta!r}, "
+            f"d={model.d})"
+        )
 
 
 def _check_lam(lam: object) -> float | None:
@@ -128,6 +148,7 @@ def _reduced_hinge(
     return total
 
 
+@finite_output()
 def reduced_hinge(model: GaussianModel, w1: float, v: float, *, eps: float = 0.0) -> float:
     """Exact ``E[max(0, 1 - y w.x + eps ||w||_1)]`` at ``w = (w1, v/sqrt(d), ..., v/sqrt(d))``.
 
@@ -140,9 +161,10 @@ def reduced_hinge(model: GaussianModel, w1: float, v: float, *, eps: float = 0.0
     eps = check_real("eps", eps, low=0.0)
     with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite
         h = float(_reduced_hinge(model, w1, v, eps))
-    return _finite(h, f"w1={w1!r}, v={v!r}, eps={eps!r}")
+    return _finite(h, f"model={model!r}, w1={w1!r}, v={v!r}, eps={eps!r}")
 
 
+@finite_output()
 def reduced_objective(
     model: GaussianModel, w1: float, v: float, *, eps: float = 0.0, lam: float | None = None
 ) -> float:
@@ -152,6 +174,7 @@ def reduced_objective(
     return h if lam is None else h + 0.5 * lam * (w1 * w1 + v * v)
 
 
+@finite_output()
 def expected_hinge(model: GaussianModel, w: object, *, eps: float = 0.0) -> float:
     """Exact ``E[max(0, 1 - y w.x + eps ||w||_1)]`` for any ``w`` of shape ``(d + 1,)``.
 
@@ -172,9 +195,12 @@ def expected_hinge(model: GaussianModel, w: object, *, eps: float = 0.0) -> floa
         for s, ps in ((1.0, model.p), (-1.0, 1.0 - model.p)):
             lin = 1.0 - w[0] * s + eps * l1 - m
             total += ps * (sigma * float(_g(lin / sigma)) if sigma > 0 else max(lin, 0.0))
-    return _finite(total, f"w with max |w_i| = {float(np.max(np.abs(w))):g}, eps={eps!r}")
+    return _finite(
+        total, f"model={model!r}, w with max |w_i| = {float(np.max(np.abs(w))):g}, eps={eps!r}"
+    )
 
 
+@finite_output()
 def objective(
     model: GaussianModel, w: object, *, eps: float = 0.0, lam: float | None = None
 ) -> float:
@@ -297,7 +323,14 @@ def _inner_w1(model: GaussianModel, v: float, eps: float, lam: float) -> float:
     hi = 1.0
     while _partials(model, hi, v, eps, lam)[0] < 0.0:
         hi *= 2.0
-    return brentq(lambda a: _partials(model, a, v, eps, lam)[0], 0.0, hi, xtol=1e-300, rtol=1e-15)
+    return brentq(
+        lambda a: _partials(model, a, v, eps, lam)[0],
+        0.0,
+        hi,
+        xtol=1e-300,
+        rtol=1e-15,
+        maxiter=2000,
+    )
 
 
 def _solve_penalized(model: GaussianModel, eps: float, lam: float) -> tuple[float, float]:
@@ -324,7 +357,7 @@ def _solve_penalized(model: GaussianModel, eps: float, lam: float) -> tuple[floa
         lo = hi
         while envelope(lo) >= 0.0 and lo > 1e-300:
             lo *= 0.5
-    v = brentq(envelope, lo, hi, xtol=1e-300, rtol=1e-15)
+    v = brentq(envelope, lo, hi, xtol=1e-300, rtol=1e-15, maxiter=2000)
     return _inner_w1(model, v, eps, lam), v
 
 
@@ -444,6 +477,7 @@ class SVMOptimum:
         w[0] = self.w1
         return w
 
+    @finite_output()
     def accuracy(self, eps: float = 0.0) -> float:
         """Exact accuracy of ``sign(w.x)`` against ``||delta||_inf <= eps`` (x1 attacked too).
 
@@ -472,6 +506,7 @@ class SVMOptimum:
         return self.accuracy(self.eps)
 
 
+@finite_output()
 def svm_optimum(model: GaussianModel, *, lam: float | None = None, eps: float = 0.0) -> SVMOptimum:
     """Exact minimiser of ``E[max(0, 1 - y w.x + eps ||w||_1)] + lam/2 ||w||^2``.
 
@@ -494,22 +529,33 @@ def svm_optimum(model: GaussianModel, *, lam: float | None = None, eps: float = 
     ----------
     model : GaussianModel
     lam : float > 0 or None
-    eps : float >= 0
+    eps : float in [0, 1e100]
         Training l-inf radius in feature units; the adversary moves every coordinate.
+
+    Checked: the arguments (finite; ``lam <= 1e200``, ``eps <= 1e100``,
+    ``1e-100 <= eta*sqrt(d) <= 1e8``) and the result (``ValueError`` where the optimal hinge
+    underflows, see the module docstring); never NaN or inf.
     """
     model = _check_model(model)
     lam = _check_lam(lam)
-    eps = check_real("eps", eps, low=0.0)
+    eps = check_real("eps", eps, low=0.0, high=_EPS_MAX)
+    _check_mu_small(model)
     r = 2.0 * model.p - 1.0
     if lam is None:
+        too_large = (
+            f"model has eta*sqrt(d) = {model.mu:g} (eta={model.eta!r}, d={model.d}), too large "
+            f"for the unit-norm SVM at eps={eps!r}: the minimal expected hinge "
+        )
+        if not model.mu <= _MU_MAX_PENALIZED:  # inf too (eta = 1e308)
+            raise ValueError(
+                too_large + "underflows float64 (eta*sqrt(d) <= 35 is safe at eps = 0)"
+            )
         w1, v = _solve_unit(model, eps)
         hinge = float(_reduced_hinge(model, w1, v, eps))
-        if hinge < _HINGE_MIN:
+        if not hinge >= _HINGE_MIN:
             raise ValueError(
-                f"eta*sqrt(d) = {model.mu:g} (eta={model.eta!r}, d={model.d}) is too large for "
-                f"the unit-norm SVM at eps={eps!r}: the minimal expected hinge ({hinge:.3g}) "
-                "underflows float64, so its minimiser is not determined (eta*sqrt(d) <= 35 is "
-                "safe at eps = 0)"
+                too_large + f"({hinge:.3g}) underflows float64, so its minimiser is not "
+                "determined (eta*sqrt(d) <= 35 is safe at eps = 0)"
             )
         if v == 0.0:
             mult = r - eps
@@ -533,10 +579,10 @@ def svm_optimum(model: GaussianModel, *, lam: float | None = None, eps: float = 
                 if max(abs(pw1 - w1), abs(pv - v)) > 1e-9:
                     lam_eq = None
         return SVMOptimum(model, None, eps, w1, v, hinge, hinge, mult, lam_eq, margin)
-    if model.mu > _MU_MAX_PENALIZED:
+    if not model.mu <= _MU_MAX_PENALIZED:
         raise ValueError(
             f"eta*sqrt(d) must be <= {_MU_MAX_PENALIZED:g} for the penalised SVM, got "
-            f"{model.mu:g} (eta={model.eta!r}, d={model.d})"
+            f"{model.mu:g} (model={model!r})"
         )
     w1, v = _solve_penalized(model, eps, lam)
     hinge = float(_reduced_hinge(model, w1, v, eps))
@@ -623,7 +669,12 @@ def _penalized_threshold(model: GaussianModel, lam: float) -> tuple[float, str]:
         return 0.0, "zero"
     k = int(neg[-1])
     root = brentq(
-        lambda e: float(_psi(model, e, lam)), grid[k], grid[k + 1], xtol=1e-300, rtol=1e-15
+        lambda e: float(_psi(model, e, lam)),
+        grid[k],
+        grid[k + 1],
+        xtol=1e-300,
+        rtol=1e-15,
+        maxiter=2000,
     )
     # The smallest float at which the condition holds (rounding may leave psi < 0 by ulps).
     while float(_psi(model, root, lam)) < 0.0:
@@ -631,6 +682,7 @@ def _penalized_threshold(model: GaussianModel, lam: float) -> tuple[float, str]:
     return float(root), "kink"
 
 
+@finite_output(allow_inf=("result.value",))
 def nonrobust_threshold(model: GaussianModel, *, lam: float | None = None) -> NonrobustThreshold:
     """Exact smallest training radius at which adversarial training drops x2..x_{d+1}.
 
@@ -664,6 +716,12 @@ def nonrobust_threshold(model: GaussianModel, *, lam: float | None = None) -> No
     """
     model = _check_model(model)
     lam = _check_lam(lam)
+    _check_mu_small(model)
+    if not model.mu <= _MU_MAX_PENALIZED:  # svm_optimum, which confirms it, refuses these
+        raise ValueError(
+            f"model must have eta*sqrt(d) <= {_MU_MAX_PENALIZED:g} for the threshold, got "
+            f"{model.mu:g} (eta={model.eta!r}, d={model.d})"
+        )
     value, regime = _unit_threshold(model) if lam is None else _penalized_threshold(model, lam)
     v_at = svm_optimum(model, lam=lam, eps=value).v if math.isfinite(value) else None
     gain, v_below = 0.0, 0.0

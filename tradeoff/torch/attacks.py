@@ -26,6 +26,13 @@ Guarantees of every attack here:
   ``seed=None`` a seed is drawn from torch's global generator, so a run seeded with
   ``torch.manual_seed`` is reproducible.
 
+What is checked, once per call (no device sync per step): the arguments (types, ranges,
+``x`` finite and inside ``clip``, ``α <= 1e30``, labels ``(n,)`` or ``(n, 1)`` in
+``[0, k)`` — ±1 for one output — after the first forward), the model's output (logits
+``(n, k)`` or ``(n,)``) and, accumulated on the device over all steps, that every logit
+and input gradient was finite: a model that yields NaN/inf raises ``ValueError`` at the
+end instead of a NaN result.
+
 Restarts keep, per sample, the worst perturbation found: a misclassified (for
 ``targeted=True``: classified as the target) result beats a correctly classified one,
 ties are broken by the higher loss (lower, for targeted).
@@ -47,7 +54,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tradeoff._validate import check_choice, check_int, check_real
+from tradeoff._validate import check_bool, check_choice, check_int, check_real, check_seed
+
+from ._checks import check_label_values, check_labels, check_logits, forward
+
+#: the largest step size: the step kernels' bound (beyond it α·sign(g) leaves float32)
+ALPHA_MAX = 1e30
 
 __all__ = [
     "PGD",
@@ -76,7 +88,11 @@ def _kernels():
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode; restore each submodule's own mode on exit."""
+    """Put ``model`` in eval mode; restore each submodule's own mode on exit (a plain
+    callable that is not an ``nn.Module`` is left alone)."""
+    if not isinstance(model, nn.Module):
+        yield model
+        return
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
@@ -98,9 +114,27 @@ def per_sample_loss(
     ``"ce"``: cross-entropy (logistic loss ``softplus(−y·f)`` for one output and ±1 labels).
     ``"cw"``: the Carlini–Wagner margin ``max_{j≠y} z_j − z_y`` (``−y·f`` for one output),
     the "CW surrogate" Kim et al. also attack. A callable gets ``(logits, y)`` and must
-    return one loss per sample.
+    return one loss per sample. Checked: ``logits`` ``(n, k)`` or ``(n,)``, ``y`` one label
+    per sample (``(n, 1)`` is read as ``(n,)``) in ``[0, k)`` (±1 for one output), ``loss``
+    a known name or a callable.
     """
+    logits = check_logits(logits, finite=True)
     n = logits.shape[0]
+    y = check_labels(y, n, device=logits.device, of="logits")
+    if not callable(loss):
+        check_choice("loss", loss, ("ce", "cw"))
+    out = _loss(logits, y, loss, check_values=True)
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError("loss returned NaN or inf for finite logits")
+    return out
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, loss: str | LossFn, check_values: bool):
+    """:func:`per_sample_loss` on checked arguments; ``check_values``: also check the label
+    values against the network's outputs (a device sync; the attacks do it once)."""
+    n = logits.shape[0]
+    if check_values and not callable(loss):
+        check_label_values(logits, y)
     if callable(loss):
         out = loss(logits, y)
         if not isinstance(out, torch.Tensor) or out.shape != (n,):
@@ -113,13 +147,7 @@ def per_sample_loss(
     if _is_binary(logits):
         f = logits.reshape(n)
         yf = y.to(f.dtype).reshape(n)
-        if not bool((yf.abs() == 1).all()):  # 0/1 labels would give a constant loss
-            raise ValueError("a network with one output needs labels y in {-1, +1}")
         return F.softplus(-yf * f) if loss == "ce" else -yf * f
-    if y.is_floating_point():
-        raise TypeError(
-            f"y must hold integer class indices for {logits.shape[1]} classes, got dtype {y.dtype}"
-        )
     y = y.long()  # int32/int16/uint8 class indices: cross_entropy and gather need int64
     if loss == "ce":
         return F.cross_entropy(logits, y, reduction="none")
@@ -129,7 +157,17 @@ def per_sample_loss(
 
 
 def correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Boolean tensor: is each sample classified as ``y`` (``sign f = y`` for one output)?"""
+    """Boolean tensor: is each sample classified as ``y`` (``sign f = y`` for one output)?
+
+    ``y`` is checked as by :func:`per_sample_loss` (one label per sample, in range).
+    """
+    logits = check_logits(logits)
+    y = check_labels(y, logits.shape[0], device=logits.device, of="logits")
+    check_label_values(logits, y)
+    return _correct(logits, y)
+
+
+def _correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if _is_binary(logits):
         f = logits.reshape(-1)
         return (f > 0) == (y.reshape(-1) > 0)
@@ -140,9 +178,30 @@ def input_gradient(
     model: nn.Module, x: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor]
 ) -> torch.Tensor:
     """Gradient of ``objective(model(x))`` (a scalar) with respect to ``x`` only."""
+    if not callable(model):
+        raise TypeError(f"model must be an nn.Module or a callable, got {type(model).__name__}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating torch.Tensor, got {x!r:.60}")
+    if not callable(objective):
+        raise TypeError(f"objective must be callable, got {type(objective).__name__}")
+    _check_model_matches(model, x)
+    g = _input_gradient(model, x, objective)
+    if not bool(torch.isfinite(g).all()):
+        raise ValueError(
+            "the input gradient is NaN or inf: the model (its weights) or the objective is "
+            "not finite at x"
+        )
+    return g
+
+
+def _input_gradient(
+    model: nn.Module, x: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
     xr = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        value = objective(model(xr))
+        value = objective(forward(model, xr))
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        raise TypeError(f"objective must return a scalar tensor, got {value!r:.80}")
     if not value.requires_grad:  # the output does not depend on the input at all
         return torch.zeros_like(x)
     (g,) = torch.autograd.grad(value, xr, allow_unused=True)
@@ -154,7 +213,7 @@ def _seed_source(seed: object) -> np.random.Generator:
         return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(check_int("seed", seed, low=0))
+    return np.random.default_rng(check_seed(seed))
 
 
 def _check_clip(clip: object) -> tuple[float, float]:
@@ -216,25 +275,41 @@ def _check_model_matches(model: object, x: torch.Tensor, name: str = "x") -> Non
 
 
 def _check_labels(y: object, x0: torch.Tensor, name: str = "y") -> torch.Tensor:
-    n = x0.shape[0]
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of labels, got {type(y).__name__}")
-    if y.shape not in ((n,), (n, 1)):
-        raise ValueError(
-            f"{name} must have shape ({n},) (one label per sample of x), got {tuple(y.shape)}"
-        )
-    if y.device != x0.device:
-        raise ValueError(f"{name} is on {y.device} but x is on {x0.device}")
-    if y.is_complex() or y.dtype == torch.bool:
-        raise TypeError(f"{name} must hold class indices or ±1 labels, got dtype {y.dtype}")
-    return y.reshape(n) if y.ndim == 2 else y
+    return check_labels(y, x0.shape[0], name=name, device=x0.device)
+
+
+class _Finite:
+    """Accumulates, without a device sync per step, whether every model output and input
+    gradient of an attack was finite; :meth:`check` raises once at the end otherwise."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.logits = torch.ones((), dtype=torch.bool, device=device)
+        self.grads = torch.ones((), dtype=torch.bool, device=device)
+
+    def check(self, result: torch.Tensor) -> torch.Tensor:
+        if not bool(self.logits):
+            raise ValueError(
+                "model returned NaN or inf logits during the attack (its weights or the "
+                "inputs are beyond float range); the attack has no finite result"
+            )
+        if not bool(self.grads):
+            raise ValueError(
+                "model (or the loss) has a NaN or inf input gradient during the attack (its "
+                "weights are beyond float range?); the attack has no finite result"
+            )
+        if not bool(torch.isfinite(result).all()):  # pragma: no cover - a kernel bug
+            raise RuntimeError(
+                "internal error: a step kernel returned NaN or inf from finite inputs; "
+                "please report it with the arguments of this call"
+            )
+        return result
 
 
 def _check_budget(eps: object, alpha: object, steps: object, norm: object):
     check_choice("norm", norm, ("linf", "l2"))
     return (
         check_real("eps", eps, low=0.0),
-        check_real("alpha", alpha, low=0.0),
+        check_real("alpha", alpha, low=0.0, high=ALPHA_MAX),
         check_int("steps", steps, low=0),
     )
 
@@ -311,15 +386,24 @@ def pgd(
     x0 = _check_input(x, lo, hi)
     eps, alpha, steps = _check_budget(eps, alpha, steps, norm)
     restarts = check_int("restarts", restarts, low=1)
+    random_start = check_bool("random_start", random_start)
+    targeted = check_bool("targeted", targeted)
     if not callable(loss):
         check_choice("loss", loss, ("ce", "cw"))
     y = _check_labels(y, x0)
     _check_model_matches(model, x0)
     rng = _seed_source(seed) if random_start else None
     sign = -1.0 if targeted else 1.0
+    finite = _Finite(x0.device)
+    first = [True]
 
     def objective(logits: torch.Tensor) -> torch.Tensor:
-        return sign * per_sample_loss(logits, y, loss).sum()
+        if first[0]:  # the model's output and the labels' values, once
+            check_logits(logits, "model output", n=x0.shape[0])
+        finite.logits &= torch.isfinite(logits).all()
+        value = _loss(logits, y, loss, check_values=first[0])
+        first[0] = False
+        return sign * value.sum()
 
     best = best_hit = best_obj = None
     with eval_mode(model):
@@ -331,14 +415,17 @@ def pgd(
             else:
                 xa = x0.clone()
             for _ in range(steps):
-                g = input_gradient(model, xa, objective)
+                g = _input_gradient(model, xa, objective)
+                finite.grads &= torch.isfinite(g).all()
                 _step(norm, xa, x0, g, alpha, eps, lo, hi)
             if restarts == 1:
-                return xa
+                return finite.check(xa)
             with torch.no_grad():
-                logits = model(xa)
-                obj = sign * per_sample_loss(logits, y, loss)
-                ok = correct(logits, y)
+                logits = check_logits(forward(model, xa), "model output", n=x0.shape[0])
+                finite.logits &= torch.isfinite(logits).all()
+                obj = sign * _loss(logits, y, loss, check_values=first[0])
+                first[0] = False
+                ok = _correct(logits, y)
                 hit = ok if targeted else ~ok  # bool tensors: ~ is logical not
             if best is None:
                 best, best_hit, best_obj = xa, hit, obj
@@ -347,7 +434,7 @@ def pgd(
             best[better] = xa[better]
             best_hit = torch.where(better, hit, best_hit)
             best_obj = torch.where(better, obj, best_obj)
-    return best
+    return finite.check(best)
 
 
 def fgsm(
@@ -366,7 +453,9 @@ def fgsm(
 
     ``norm="l2"`` gives the fast gradient method ``x + ε·g/‖g‖``. Same as
     ``pgd(..., alpha=eps, steps=1, random_start=False)``; Collins et al. train with it.
+    ``eps`` is at most 1e30 (the step kernels' bound on a step).
     """
+    check_real("eps", eps, low=0.0, high=ALPHA_MAX)
     return pgd(
         model,
         x,
@@ -389,6 +478,17 @@ def trades_kl(logits_adv: torch.Tensor, logits_nat: torch.Tensor) -> torch.Tenso
     """Per-sample ``KL(softmax f(x) ‖ softmax f(x'))`` (Zhang et al. Eq. (5), the surrogate
     of the boundary error); Bernoulli KL of the sigmoids for a single-output network.
     Gradients flow into both arguments (as in the reference ``trades.py``)."""
+    logits_adv = check_logits(logits_adv, "logits_adv", finite=True)
+    logits_nat = check_logits(logits_nat, "logits_nat", finite=True)
+    if logits_adv.shape != logits_nat.shape:
+        raise ValueError(
+            f"logits_adv and logits_nat must have the same shape, got "
+            f"{tuple(logits_adv.shape)} and {tuple(logits_nat.shape)}"
+        )
+    return _trades_kl(logits_adv, logits_nat)
+
+
+def _trades_kl(logits_adv: torch.Tensor, logits_nat: torch.Tensor) -> torch.Tensor:
     if _is_binary(logits_adv):
         a = logits_adv.reshape(-1)
         b = logits_nat.reshape(-1)
@@ -441,32 +541,39 @@ def trades_inner_max(
     lo, hi = _check_clip(clip)
     x0 = _check_input(x, lo, hi)
     eps, alpha, steps = _check_budget(eps, alpha, steps, norm)
-    init_std = check_real("init_std", init_std, low=0.0)
+    # the start x + init_std·N(0, I) is not clipped before the first forward (as in the
+    # reference): a noise wider than the pixel range would only feed the model garbage
+    init_std = check_real("init_std", init_std, low=0.0, high=hi - lo)
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be None or a callable, got {loss!r}")
     _check_model_matches(model, x0)
-    divergence = trades_kl if loss is None else loss
+    divergence = _trades_kl if loss is None else loss
+    finite = _Finite(x0.device)
     rng = _seed_source(seed)
     gen = torch.Generator(device=x0.device).manual_seed(int(rng.integers(0, 2**62)))
     noise = torch.randn(x0.shape, generator=gen, device=x0.device, dtype=x0.dtype)
     xa = (x0 + init_std * noise).contiguous()
     with eval_mode(model):
         with torch.no_grad():
-            logits_nat = model(x0)
+            logits_nat = check_logits(forward(model, x0), "model output", n=x0.shape[0])
+        finite.logits &= torch.isfinite(logits_nat).all()
 
         def objective(logits_adv: torch.Tensor) -> torch.Tensor:
+            finite.logits &= torch.isfinite(logits_adv).all()
             value = divergence(logits_adv, logits_nat)
-            if value.shape != (x0.shape[0],):
-                raise ValueError(
-                    f"loss must return shape ({x0.shape[0]},), got {tuple(value.shape)}"
-                )
+            if not isinstance(value, torch.Tensor) or value.shape != (x0.shape[0],):
+                got = tuple(value.shape) if isinstance(value, torch.Tensor) else value
+                raise ValueError(f"loss must return shape ({x0.shape[0]},), got {got!r:.60}")
             return value.sum()
 
         for _ in range(steps):
-            g = input_gradient(model, xa, objective)
+            g = _input_gradient(model, xa, objective)
+            finite.grads &= torch.isfinite(g).all()
             _step(norm, xa, x0, g, alpha, eps, lo, hi)
     if steps == 0:
         k = _kernels()
         (k.project_linf if norm == "linf" else k.project_l2)(xa, x0, eps, lo, hi)
-    return xa
+    return finite.check(xa)
 
 
 def fast_model(model: nn.Module) -> nn.Module:
@@ -480,6 +587,13 @@ def fast_model(model: nn.Module) -> nn.Module:
     convolution algorithm may differ). Re-create it after the model's weights change.
     Measured by ``tradeoff bench attack``.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if any(
+        t.is_floating_point() and not bool(torch.isfinite(t).all())
+        for t in (*model.parameters(), *model.buffers())
+    ):
+        raise ValueError("model has NaN or inf weights")
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
@@ -515,8 +629,9 @@ class PGD:
         _check_clip(self.clip)
         if not callable(self.loss):
             check_choice("loss", self.loss, ("ce", "cw"))
+        check_bool("random_start", self.random_start)
         if self.seed is not None:
-            check_int("seed", self.seed, low=0)
+            check_seed(self.seed)
 
     def replace(self, **changes) -> PGD:
         return dataclasses.replace(self, **changes)

@@ -124,8 +124,8 @@ def main(argv: list[str]) -> int:
     # ---- where the time goes: forward+backward vs one step
     fast = attacks.fast_model(model)
 
-    def fwd_bwd(m):
-        return lambda: attacks.input_gradient(
+    def fwd_bwd(m):  # the bare forward + backward (input_gradient without its checks)
+        return lambda: attacks._input_gradient(
             m, x, lambda lg: F.cross_entropy(lg, y, reduction="sum")
         )
 

@@ -29,10 +29,13 @@ from pathlib import Path
 
 import torch
 
+from tradeoff._validate import check_int, check_real, check_seed
+
 from . import data as data_mod
 from . import nets
-from .attacks import PGD
-from .train import PRESETS, evaluate, fit
+from . import train as train_mod
+from .attacks import ALPHA_MAX, PGD
+from .train import PRESETS, check_output_path, evaluate, fit
 
 
 def _attach_pairs(argv: list[str]) -> list[str]:
@@ -137,54 +140,58 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-steps", type=int, default=20, help="PGD steps (default 20)")
     g.add_argument("--eval-alpha", type=float, help="PGD step (default 2.5*eps/steps)")
     g.add_argument("--no-checks", action="store_true", help="skip the gradient-masking checks")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return p
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(_attach_pairs(argv))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
+#: input shape of one image of each named dataset (to check --net before loading)
+_SHAPES = {
+    "fashion_mnist": (1, 28, 28),
+    "mnist": (1, 28, 28),
+    "mnist5k": (1, 28, 28),
+    "digits": (1, 8, 8),
+    "cifar10": (3, 32, 32),
+}
+
+
+def _plan(args: argparse.Namespace) -> dict:
+    """Every argument checked, before any work (no data is loaded here): returns the
+    settings of the run. ``ValueError`` / ``TypeError`` naming the option otherwise."""
     preset = PRESETS.get(args.preset) if args.preset else None
     name = args.data
     if name is None:
         name = preset.datasets[0] if preset is not None and preset.datasets else "fashion_mnist"
     elif preset is not None and preset.datasets and name not in preset.datasets:
-        print(
+        raise ValueError(
             f"--preset {args.preset} is made for {' or '.join(preset.datasets)} data, got "
-            f"--data {name!r}: pass --data {preset.datasets[0]} (or no --data) or another preset",
-            file=sys.stderr,
+            f"--data {name!r}: pass --data {preset.datasets[0]} (or no --data) or another preset"
         )
-        return 2
+    if not name.strip():
+        raise ValueError("--data must name a dataset or a folder, got ''")
     if args.data_dir is None and name not in data_mod.DATASETS and not Path(name).is_dir():
-        print(
-            f"--data {name!r}: not a dataset name ({', '.join(data_mod.DATASETS)}) nor a folder",
-            file=sys.stderr,
+        raise ValueError(
+            f"--data {name!r}: not a dataset name ({', '.join(data_mod.DATASETS)}) nor a folder"
         )
-        return 2
-    try:
-        with warnings.catch_warnings(record=True) as notices:  # e.g. mnist → mnist5k
-            warnings.simplefilter("always")
-            data = data_mod.load(
-                name,
-                root=args.data_dir,
-                binary=args.binary,
-                val_size=args.val,
-                subset=args.subset,
-                test_subset=args.test_subset or None,
-                pixel_range=args.pixel_range,
-                seed=args.seed,
-            )
-    except (FileNotFoundError, ValueError, TypeError) as exc:  # missing, corrupt, bad options
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for notice in notices:  # one line each, without the warnings module's source line
-        print(f"warning: {notice.message}", file=sys.stderr)
-    print(data.describe())
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        raise ValueError(f"--data-dir {str(args.data_dir)!r} is not a folder")
+    if args.threads is not None:
+        check_int("--threads", args.threads, low=1, high=4096)
+    if args.subset is not None:
+        check_int("--subset", args.subset, low=1)
+    check_int("--test-subset", args.test_subset, low=0)
+    check_real("--val", args.val, low=0.0, high=1.0, high_open=True)
+    lo, hi = (check_real("--pixel-range", v) for v in args.pixel_range)
+    if not lo < hi:
+        raise ValueError(f"--pixel-range must satisfy LO < HI, got {lo:g},{hi:g}")
+    if args.binary is not None:
+        data_mod._parse_pair(args.binary)
+    seed = check_seed(args.seed, "--seed")
 
     method = args.method or (preset.method if preset else "madry")
     eps = args.eps if args.eps is not None else (preset.eps if preset else 0.1)
     steps = args.steps if args.steps is not None else (preset.steps if preset else 10)
+    check_real("--eps", eps, low=0.0)
+    check_int("--steps", steps, low=0)
     alpha = args.alpha
     if alpha is None:
         alpha = (
@@ -192,17 +199,14 @@ def main(argv: list[str]) -> int:
             if preset and args.eps is None and args.steps is None
             else (2.5 * eps / max(steps, 1))
         )
+        if not alpha <= ALPHA_MAX:
+            raise ValueError(
+                f"--eps {eps:g} gives a default step --alpha 2.5*eps/steps = {alpha:g}, above "
+                f"the largest step {ALPHA_MAX:g}; pass --alpha"
+            )
+    check_real("--alpha", alpha, low=0.0, high=ALPHA_MAX)
     norm = args.norm or (preset.norm if preset else "linf")
-    try:
-        model = nets.build(
-            args.net, input_shape=data.input_shape, num_classes=data.num_classes, seed=args.seed
-        )
-    except ValueError as exc:  # a net made for other data (kim_cifar on 28x28 images)
-        print(f"error: --net {args.net}: {exc}", file=sys.stderr)
-        return 2
-    result = fit(
-        model,
-        data,
+    fit_kw = dict(
         method=method,
         preset=args.preset,
         epochs=args.epochs if args.epochs is not None else (None if preset else 2),
@@ -216,6 +220,96 @@ def main(argv: list[str]) -> int:
         steps=steps,
         norm=norm,
         beta=args.beta,
+    )
+    # the recipe fit will run: every training number checked here, before any work
+    train_mod._resolve(fit_kw["preset"], method, {k: v for k, v in fit_kw.items() if k != "preset"})
+    if args.checkpoint_every is not None:
+        check_int("--checkpoint-every", args.checkpoint_every, low=1)
+        if args.checkpoint is None:
+            raise ValueError("--checkpoint-every needs --checkpoint")
+    if args.resume and args.checkpoint is None:
+        raise ValueError("--resume needs --checkpoint")
+    for option, path in (
+        ("--checkpoint", args.checkpoint),
+        ("--save", args.save),
+        ("--json", args.json),
+    ):
+        if path is not None:
+            check_output_path(option, path)
+
+    e_eps = check_real("--eval-eps", args.eval_eps if args.eval_eps is not None else eps, low=0.0)
+    e_steps = check_int("--eval-steps", args.eval_steps, low=0)
+    e_alpha = args.eval_alpha if args.eval_alpha is not None else 2.5 * e_eps / max(e_steps, 1)
+    if args.eval_alpha is None and not e_alpha <= ALPHA_MAX:
+        raise ValueError(
+            f"--eval-eps {e_eps:g} gives a default step --eval-alpha 2.5*eps/steps = "
+            f"{e_alpha:g}, above the largest step {ALPHA_MAX:g}; pass --eval-alpha"
+        )
+    check_real("--eval-alpha", e_alpha, low=0.0, high=ALPHA_MAX)
+    attack = (
+        PGD(eps=e_eps, alpha=e_alpha, steps=e_steps, norm=norm, seed=seed, clip=(lo, hi))
+        if e_eps > 0
+        else None  # --eval-eps 0: clean accuracy only
+    )
+    shape = _SHAPES.get(name)
+    if shape is not None:  # the net must fit the data: built once here, cheaply
+        try:
+            nets.build(args.net, input_shape=shape, num_classes=1 if args.binary else 10)
+        except ValueError as exc:  # a net made for other data (kim_cifar on 28x28 images)
+            raise ValueError(f"--net {args.net}: {exc}") from None
+    return dict(name=name, seed=seed, fit_kw=fit_kw, attack=attack)
+
+
+def main(argv: list[str]) -> int:
+    """``tradeoff train``: 0 on success; 2 (one line on stderr, no traceback) for a bad
+    argument, a missing or corrupt dataset or checkpoint, or a diverged run; 1 for a
+    failed write. ``--debug`` shows the traceback instead."""
+    args = build_parser().parse_args(_attach_pairs(argv))
+    try:
+        return _run(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:  # bad input, missing data
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a failed write
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    name = plan["name"]
+    with warnings.catch_warnings(record=True) as notices:  # e.g. mnist → mnist5k
+        warnings.simplefilter("always")
+        data = data_mod.load(
+            name,
+            root=args.data_dir,
+            binary=args.binary,
+            val_size=args.val,
+            subset=args.subset,
+            test_subset=args.test_subset or None,
+            pixel_range=args.pixel_range,
+            seed=args.seed,
+        )
+    for notice in notices:  # one line each, without the warnings module's source line
+        print(f"warning: {notice.message}", file=sys.stderr)
+    print(data.describe())
+    try:
+        model = nets.build(
+            args.net, input_shape=data.input_shape, num_classes=data.num_classes, seed=args.seed
+        )
+    except ValueError as exc:  # a net made for other data (a folder of other images)
+        raise ValueError(f"--net {args.net}: {exc}") from None
+    result = fit(
+        model,
+        data,
+        **plan["fit_kw"],
         seed=args.seed,
         checkpoint=args.checkpoint,
         checkpoint_every=args.checkpoint_every,
@@ -234,26 +328,18 @@ def main(argv: list[str]) -> int:
         f"{cfg['batch_size']}, {cfg['epochs']} epochs; {train_attack}) in {result.seconds:.1f} s"
     )
     if args.save:
-        torch.save(model.state_dict(), args.save)
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.save, "wb") as fh:
+            torch.save(model.state_dict(), fh)
 
-    e_eps = args.eval_eps if args.eval_eps is not None else eps
-    e_steps = args.eval_steps
-    e_alpha = args.eval_alpha if args.eval_alpha is not None else 2.5 * e_eps / max(e_steps, 1)
-    attack = (
-        PGD(
-            eps=e_eps,
-            alpha=e_alpha,
-            steps=e_steps,
-            norm=norm,
-            seed=args.seed,
-            clip=data.pixel_range,
-        )
-        if e_eps > 0
-        else None
-    )
     t1 = time.perf_counter()
     ev = evaluate(
-        model, data, attack=attack, checks=not args.no_checks, warn=False, progress=not args.quiet
+        model,
+        data,
+        attack=plan["attack"],
+        checks=not args.no_checks,
+        warn=False,
+        progress=not args.quiet,
     )
     chance = 0.5 if data.binary else 1.0 / data.num_classes
     print(f"test clean accuracy : {ev.clean_acc:.4f}   (n={ev.n}, chance {chance:.2f})")
@@ -263,6 +349,7 @@ def main(argv: list[str]) -> int:
         print(f"warning: possible gradient masking: {w}")
     print(f"evaluation {time.perf_counter() - t1:.1f} s, total {time.perf_counter() - t0:.1f} s")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
             json.dumps(
                 {

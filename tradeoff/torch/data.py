@@ -55,7 +55,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tradeoff._validate import check_choice, check_int, check_real
+from tradeoff._validate import check_choice, check_int, check_real, check_seed
+
+from ._checks import check_labels
 
 __all__ = [
     "DATASETS",
@@ -201,7 +203,9 @@ def find_idx_folder(root: str | os.PathLike, name: str = "mnist") -> Path | None
 
 @dataclass(frozen=True)
 class Split:
-    """Images ``x`` (float32, ``(n, c, h, w)``) and labels ``y`` of one split."""
+    """Images ``x`` (floating, ``(n, c, h, w)`` or ``(n, features)``) and labels ``y`` of
+    one split: integer class indices, or ±1 for a binary task (``(n, 1)`` is stored as
+    ``(n,)``; the one label rule of :mod:`tradeoff.torch._checks`)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -209,10 +213,21 @@ class Split:
     def __post_init__(self) -> None:
         if not isinstance(self.x, torch.Tensor) or not isinstance(self.y, torch.Tensor):
             raise TypeError("Split.x and Split.y must be torch tensors")
-        if self.x.shape[0] != self.y.shape[0]:
+        if self.x.ndim < 2:
             raise ValueError(
-                f"Split.x has {self.x.shape[0]} samples but Split.y has {self.y.shape[0]}"
+                f"Split.x must have shape (n, ...) with one row per sample, got "
+                f"{tuple(self.x.shape)}"
             )
+        if not self.x.is_floating_point():
+            raise TypeError(f"Split.x must be a floating tensor, got dtype {self.x.dtype}")
+        if self.x.numel() and not bool(torch.isfinite(self.x).all()):
+            raise ValueError("Split.x contains NaN or inf")
+        if self.y.ndim == 0 or self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(
+                f"Split.x has {self.x.shape[0]} samples but Split.y has shape {tuple(self.y.shape)}"
+            )
+        y = check_labels(self.y, self.x.shape[0], name="Split.y")
+        object.__setattr__(self, "y", y)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -743,11 +758,17 @@ def load(
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a dataset name or folder path, got {name!r}")
+    if not name.strip():
+        raise ValueError(f"name must be a dataset name or folder path, got {name!r}")
+    if not isinstance(pixel_range, (tuple, list)) or len(pixel_range) != 2:
+        raise TypeError(f"pixel_range must be a pair (lo, hi), got {pixel_range!r}")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder path or None, got {root!r}")
     lo = check_real("pixel_range[0]", pixel_range[0])
     hi = check_real("pixel_range[1]", pixel_range[1])
     if not lo < hi:
         raise ValueError(f"pixel_range must satisfy lo < hi, got {pixel_range!r}")
-    seed = check_int("seed", seed, low=0)
+    seed = check_seed(seed)
     pair = _parse_pair(binary)
     if name == "mnist" and root is None and not os.environ.get("TRADEOFF_DATA"):
         if find_mnist5k() is not None:

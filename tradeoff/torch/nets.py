@@ -24,12 +24,13 @@ Every net takes inputs of shape ``(n, *input_shape)``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from tradeoff._validate import check_choice, check_int
+from tradeoff._validate import check_choice, check_int, check_seed
 
 __all__ = ["NETS", "build"]
 
@@ -42,6 +43,10 @@ NETS = (
     "kim_cifar",
     "toy_mlp",
 )
+#: bounds of build's arguments: beyond them the layers cannot be allocated (a refusal at
+#: once instead of torch's allocation errors)
+_MAX_CLASSES = 100_000
+_MAX_INPUT = 2**24
 _DEFAULT_SHAPE = {"kim_cifar": (3, 32, 32), "toy_mlp": (2,)}
 # Networks made for one input format, which build() refuses for any other.
 _REQUIRED_SHAPE = {"kim_cifar": ((3, 32, 32), "CIFAR-10")}
@@ -128,18 +133,27 @@ def build(
         shape of one input, ``(channels, height, width)`` for the CNNs (default
         ``(1, 28, 28)``; ``(3, 32, 32)`` for ``kim_cifar``; ``(2,)`` for ``toy_mlp``).
         ``kim_cifar`` is CIFAR-10's network and accepts only ``(3, 32, 32)``
-        (``ValueError`` otherwise).
+        (``ValueError`` otherwise). At most 2**24 entries in all.
     num_classes:
-        number of outputs; 1 for a binary task with ±1 labels.
+        number of outputs; 1 for a binary task with ±1 labels (at most 100 000).
     seed:
         if given, the weights are initialised from this seed without touching torch's
         global random state; otherwise from the global state (``torch.manual_seed``).
     """
     check_choice("name", name, NETS)
-    k = check_int("num_classes", num_classes, low=1)
+    k = check_int("num_classes", num_classes, low=1, high=_MAX_CLASSES)
+    if input_shape is not None and not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
     shape = tuple(input_shape) if input_shape is not None else _DEFAULT_SHAPE.get(name, (1, 28, 28))
-    if not shape or not all(isinstance(s, int) and s >= 1 for s in shape):
+    if not shape or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape
+    ):
         raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
+    if math.prod(shape) > _MAX_INPUT:
+        raise ValueError(
+            f"input_shape must have at most {_MAX_INPUT} entries in all (one input), got "
+            f"{input_shape!r}"
+        )
     if name in _REQUIRED_SHAPE and shape != _REQUIRED_SHAPE[name][0]:
         need, data = _REQUIRED_SHAPE[name]
         raise ValueError(
@@ -147,7 +161,7 @@ def build(
             "choose another net for this data"
         )
     if seed is not None:
-        seed = check_int("seed", seed, low=0)
+        seed = check_seed(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return _build(name, shape, k)
