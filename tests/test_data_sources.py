@@ -162,7 +162,7 @@ def test_load_cifar10_folder(tmp_path, monkeypatch, kind, layout):
     d = data.load("cifar10", root=tmp_path, seed=2)
     assert (len(d.train), len(d.test), d.val) == (15, 4, None)
     assert d.input_shape == (3, 32, 32) and d.train.x.dtype == torch.float32
-    assert d.name == d.dataset == "cifar10" and d.num_classes == len(d.classes)
+    assert d.name == d.dataset == "cifar10" and d.num_classes == max(d.classes) + 1 == 10
     rows = {}
     for stem, (x, y) in written.items():
         for row, label in zip(x, y):
@@ -603,12 +603,11 @@ def test_cli_kim_cifar_on_digit_images_exits_2(capsys):
 
 
 @needs_mnist5k
-def test_cli_mnist_fallback_notice_is_one_line(monkeypatch, capsys):
+def test_cli_refuses_a_cifar_net_for_mnist_before_loading(monkeypatch, capsys):
     monkeypatch.delenv("TRADEOFF_DATA", raising=False)
-    # kim_cifar stops the run after loading (exit 2): nothing is trained
+    # every argument is validated before any data are loaded: one error line, exit 2
     assert cli.main(["--data", "mnist", "--net", "kim_cifar", "--quiet"]) == 2
     out, err = capsys.readouterr()
-    assert out.startswith("mnist5k: 10 classes, train 4000, val 0, test 1000")
+    assert out == ""
     lines = err.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("warning: no MNIST folder given")
-    assert "5000-digit MNIST subset" in lines[0] and lines[1].startswith("error: --net kim_cifar")
+    assert len(lines) == 1 and lines[0].startswith("error: --net kim_cifar")

@@ -801,7 +801,8 @@ def load(
         raise AssertionError("unreachable")
 
     classes = tuple(int(c) for c in np.unique(ty))
-    num_classes = len(classes)
+    # class indices run 0..k-1; a subset may miss a class, so count from the largest index
+    num_classes = int(max(ty.max(initial=0), sy.max(initial=0))) + 1
     if pair is not None:
         for c in pair:
             if c not in classes:
