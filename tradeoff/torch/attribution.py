@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tradeoff._validate import check_choice, check_int, check_real
+from tradeoff._validate import check_choice, check_int, check_real, check_seed
 
 from .attacks import (
     _check_clip,
@@ -186,7 +186,7 @@ def smoothgrad(
     noise = check_real("noise", noise, low=0.0)
     gen = None
     if seed is not None:
-        gen = torch.Generator(device=x.device).manual_seed(check_int("seed", seed, low=0))
+        gen = torch.Generator(device=x.device).manual_seed(check_seed(seed))
     objective = _objective(y, target)
     total = torch.zeros_like(x)
     with eval_mode(model):
