@@ -3,9 +3,10 @@
 A model is stored under the SHA-256 of its *key*: the full training recipe the entry
 passes (network, training method and every hyper-parameter, seed), a digest of the
 training data's bytes (images and labels, so another subset, split or pixel range is
-another model), and the code version (the package version and the bytes of every source
-file of the torch layer and the kernels, so any change to how models are trained
-retrains). Entries that train the same model with the same recipe share it.
+another model), and the code version (the package version and the bytes of the source
+files that train it: the torch layer's training modules, the kernels, and any module of
+its own, so any change to how models are trained retrains). Entries that train the same
+model with the same recipe share it.
 
 Files: ``<root>/models/<k[:2]>/<k>.pt`` (``torch.save`` of the state dict and the
 training info) beside ``<k>.json`` (the key in clear, the info, and the SHA-256 of the
@@ -35,17 +36,27 @@ class CacheCorruptWarning(UserWarning):
     """A cached model failed its integrity check and is being retrained."""
 
 
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """The package version and a SHA-256 over the sources of the torch layer and kernels."""
+#: The torch layer's sources that determine how a network is trained (the kernels' are
+#: added whole). Other modules (attribution, ROAR/KAR, the manifold models, benchmarks,
+#: the command line) do not change a classifier's weights; a model trained by one of them
+#: adds its source through ``extra_sources``.
+TRAINING_SOURCES = ("__init__.py", "_checks.py", "attacks.py", "data.py", "nets.py", "train.py")
+
+
+@functools.lru_cache(maxsize=8)
+def code_version(extra_sources: tuple[str, ...] = ()) -> str:
+    """The package version and a SHA-256 over the sources that train a model: the torch
+    layer's :data:`TRAINING_SOURCES`, the kernels, and ``extra_sources`` (paths)."""
     import tradeoff
     import tradeoff.kernels
 
     h = hashlib.sha256(tradeoff.__version__.encode())
-    roots = [Path(tradeoff.__file__).parent / "torch", Path(tradeoff.kernels.__file__).parent]
-    for root in roots:
-        for path in sorted(root.glob("*.py")):
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    torch_dir = Path(tradeoff.__file__).parent / "torch"
+    paths = [torch_dir / name for name in TRAINING_SOURCES]
+    paths += sorted(Path(tradeoff.kernels.__file__).parent.glob("*.py"))
+    paths += [Path(p) for p in extra_sources]
+    for path in paths:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return f"{tradeoff.__version__}+{h.hexdigest()[:16]}"
 
 
@@ -88,10 +99,13 @@ class ModelCache:
         self.hits = 0
         self.misses = 0
 
-    def key(self, recipe: dict, data: Any = None) -> tuple[str, dict]:
+    def key(
+        self, recipe: dict, data: Any = None, extra_sources: tuple[str, ...] = ()
+    ) -> tuple[str, dict]:
         """The cache key (hex) of ``recipe`` trained on ``data`` (a ``Data``/``Split`` or
-        tensors), and the key's content."""
-        content = {"recipe": recipe, "code": code_version()}
+        tensors) by code that includes ``extra_sources`` (paths of source files beyond
+        :data:`TRAINING_SOURCES`), and the key's content."""
+        content = {"recipe": recipe, "code": code_version(tuple(extra_sources))}
         if data is not None:
             split = getattr(data, "train", data)
             x, y = (split.x, split.y) if hasattr(split, "x") else data
@@ -154,12 +168,15 @@ class ModelCache:
         *,
         data: Any = None,
         refresh: bool = False,
+        extra_sources: tuple[str, ...] = (),
     ) -> tuple[Any, dict]:
         """The model ``build()`` trained by ``train(model) -> info`` — from the cache when
         a model of this ``recipe``, ``data`` and code version is stored, else trained and
         stored. ``recipe`` must determine the training completely (network, method, every
-        hyper-parameter, seed). Returns ``(model, info)``; ``info["cached"]`` says which."""
-        k, content = self.key(recipe, data)
+        hyper-parameter, seed); ``extra_sources``: the source files of the training code
+        beyond :data:`TRAINING_SOURCES`. Returns ``(model, info)``; ``info["cached"]`` says
+        which."""
+        k, content = self.key(recipe, data, extra_sources)
         model = build()
         if not refresh:
             info = self.load(k, content, model)
