@@ -298,7 +298,7 @@ def _model_task(*, recipe: dict, cache_root: str | None, root: str | None) -> di
 
 
 def _cost(recipe: dict) -> float:
-    flops = {"collins_fc": 1.0, "kim_mnist": 12.0}.get(recipe["net"], 6.0)
+    flops = {"collins_fc": 1.0, "kim_mnist": 12.0, "kim_cifar": 30.0}.get(recipe["net"], 6.0)
     passes = sum(
         p["epochs"] * (recipe["steps"] + 1 if p["eps"] > 0 else 1) for p in recipe["schedule"]
     )
@@ -346,7 +346,8 @@ def get_models(ctx: Context, recipes: dict[str, dict], desc: str) -> dict[str, t
         )
         for k, res in zip(missing, done, strict=True):
             recipe = unique[k]
-            model = nets.build(recipe["net"], input_shape=(1, 28, 28), num_classes=10)
+            shape = (3, 32, 32) if recipe["net"] == "kim_cifar" else (1, 28, 28)
+            model = nets.build(recipe["net"], input_shape=shape, num_classes=10)
             model.load_state_dict(res["state"])
             got[k] = (model.eval(), {**res["info"], "wall_s": time.perf_counter() - t0})
             if ctx.models is not None:

@@ -816,7 +816,8 @@ _SCALES = {
     "check only.",
     "reduced": "The paper's setting (2 × 3 000 points, 10 epochs, PGD-40 training, attack "
     "ε = 1), 3 seeds, each with the notebook-faithful nets and fit's nets (12 trainings): "
-    "measured 148 s on a shared 2-core CPU (one torch thread).",
+    "measured 81 s on this project's 2-core CPU (148 s while other jobs shared it; one "
+    "torch thread).",
     "paper": "As reduced with 10 seeds (40 trainings): about 8 min on the same CPU.",
 }
 
