@@ -35,6 +35,7 @@ from numba.np.numpy_support import as_dtype
 from tradeoff._jit_cache import njit, unique_identity
 
 from . import _threads
+from ._call import MAX_ALPHA, TIGHT
 
 _threads.choose_layer()  # before any parallel kernel below can start a pool
 
@@ -378,13 +379,14 @@ def _overlaps(a, b, a_bytes, b_bytes):
 @njit(inline="always")
 def _checks(x, x0, g, alpha, eps, lo, hi):
     """0 when the call is one the entries take: same shapes, non-empty, x overlapping
-    neither x0 nor g, 0 <= α <= 1e30 (_api.MAX_ALPHA), 0 <= ε < inf, lo <= hi (no NaN)."""
+    neither x0 nor g, 0 <= α <= MAX_ALPHA, 0 <= ε < inf, lo <= hi (no NaN): the bounds of
+    _call.validate, which raises the error for a call declined here."""
     if x.shape != x0.shape or x.size == 0:
         return 2
     if g is not None:
         if g.shape != x.shape:
             return 2
-    if not (0.0 <= alpha <= 1e30 and 0.0 <= eps < np.inf and lo <= hi):
+    if not (0.0 <= alpha <= MAX_ALPHA and 0.0 <= eps < np.inf and lo <= hi):
         return 3  # NaN fails every comparison
     nb = x.size * x.itemsize
     if _overlaps(x, x0, nb, x.size * x0.itemsize):
@@ -409,9 +411,15 @@ def _not_taken(x, x0, g, alpha, eps, lo, hi, nchunks):
     return NOT_TAKEN
 
 
+# Numba freezes module globals as compile-time constants (the fingerprint of
+# tradeoff._jit_cache covers _call.py, so a changed constant recompiles).
+_TIGHT32 = TIGHT[np.dtype(np.float32)]
+_TIGHT64 = TIGHT[np.dtype(np.float64)]
+
+
 @njit
 def _l2_serial(x, x0, g, p, d):
-    l2_s(x, x0, g, p, d, 2.0**-20 if x.itemsize == 4 else 2.0**-4)  # float32 / float64: _api._TIGHT
+    l2_s(x, x0, g, p, d, _TIGHT32 if x.itemsize == 4 else _TIGHT64)
 
 
 def _entry_typer(is_l2: bool):

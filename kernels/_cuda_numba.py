@@ -22,6 +22,8 @@ import math
 import numpy as np
 from numba import cuda, float64  # module globals: the simulator swaps ``cuda`` in kernels
 
+from ._call import TIGHT, Call, dtype_of, per_sample_args
+
 __all__ = ["run"]
 
 _CACHE: dict = {}
@@ -215,7 +217,7 @@ def _stream(c):
     return cuda.default_stream()
 
 
-def run(kind: str, c) -> None:
+def run(kind: str, c: Call) -> None:
     """Run ``kind`` ('linf', 'l2', 'proj_linf', 'proj_l2') for a validated call ``c``."""
     t_np = c.dtype.type
     fam = c.fam
@@ -228,17 +230,12 @@ def run(kind: str, c) -> None:
     dout = dx if (outh is None or host) else _as_device(outh, fam)
     if fam != "numpy" and not host:
         dx, dx0, dg, dout = (a.reshape(a.size) for a in (dx, dx0, dg, dout))
-    from ._api import _TIGHT, _dtype
-
-    u8 = _dtype(c.x0, fam) == np.uint8
-    if isinstance(c.alpha, float):
-        da, sa, as_ = dx, -1, t_np(c.alpha)
-    else:
-        da, sa, as_ = cuda.to_device(np.asarray(c.alpha, dtype=t_np)), 1, t_np(0)
-    if isinstance(c.eps, float):
-        de, se, es_ = dx, -1, t_np(c.eps)
-    else:
-        de, se, es_ = cuda.to_device(np.asarray(c.eps, dtype=t_np)), 1, t_np(0)
+    u8 = dtype_of(c.x0, fam) == np.uint8
+    ha, sa, as_ = per_sample_args(c.alpha, c.dtype)
+    he, se, es_ = per_sample_args(c.eps, c.dtype)
+    # a scalar's array argument is a placeholder (never read): x itself
+    da = dx if ha is None else cuda.to_device(ha)
+    de = dx if he is None else cuda.to_device(he)
     lo, hi = t_np(c.lo), t_np(c.hi)
     stream = _stream(c)
     n_el = c.n * c.d
@@ -253,7 +250,7 @@ def run(kind: str, c) -> None:
             tpb = 1024
         k = _l2_kernel(t_np, u8, step, tpb)
         k[c.n, tpb, stream](
-            dx, dx0, dg, dout, da, sa, as_, de, se, es_, lo, hi, c.d, _TIGHT[c.dtype]
+            dx, dx0, dg, dout, da, sa, as_, de, se, es_, lo, hi, c.d, TIGHT[c.dtype]
         )
     if host:
         target = c.x if c.out is None else c.out
