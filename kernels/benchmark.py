@@ -41,8 +41,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -297,8 +299,8 @@ def _header():
     )
 
 
-def main(argv: list[str]) -> int:
-    """Entry point of ``tradeoff bench kernels``; returns the exit status."""
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
+    """The arguments, the sizes and the norms (exits with a usage error on bad input)."""
     ap = argparse.ArgumentParser(
         prog="tradeoff bench kernels",
         description="Fused PGD step kernels vs the stream limit, numpy, torch eager and "
@@ -325,25 +327,13 @@ def main(argv: list[str]) -> int:
     for s in norms:
         if s not in ("linf", "l2"):
             ap.error(f"--norms: unknown norm {s!r}; choose from linf, l2")
+    if args.torch_threads is not None and args.torch_threads < 1:
+        ap.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
+    return args, sizes, norms
 
-    try:
-        import torch
-    except ModuleNotFoundError:
-        torch = None
-    if torch is not None and args.torch_threads is not None:
-        if args.torch_threads < 1:
-            ap.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
-        torch.set_num_threads(args.torch_threads)
-    import numba
 
-    import tradeoff.kernels as K
-    from tradeoff.kernels import _cpu, _threads
-
-    _threads.start_pool()  # as the policy starts it (see _threads), before stream_p runs
-    rng = np.random.default_rng(0)
-    fns = _torch_fns(torch) if torch is not None else None
-    results: dict = {"machine": {}, "tables": {}, "threads": {}}
-
+def _machine(torch, numba) -> dict:
+    """Print the CPU and the library versions; the machine entry of the JSON."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -361,7 +351,271 @@ def main(argv: list[str]) -> int:
             else ", torch missing"
         )
     )
-    results["machine"] = {"cpu": cpu, "cpus": os.cpu_count()}
+    return {"cpu": cpu, "cpus": os.cpu_count()}
+
+
+@dataclass
+class _Bench:
+    """What every table of one run shares: the arguments, torch (or None) and its step
+    functions, the random generator."""
+
+    args: argparse.Namespace
+    torch: Any
+    fns: dict | None
+    rng: np.random.Generator
+
+
+@dataclass
+class _Data:
+    """The float32 inputs of one size: ``x``, ``x0`` (and as uint8), ``g``."""
+
+    shape: tuple
+    x: np.ndarray
+    x0: np.ndarray
+    x0u8: np.ndarray
+    g: np.ndarray
+
+    @property
+    def n_el(self) -> int:
+        return math.prod(self.shape)
+
+
+def _data(shape: tuple, rng: np.random.Generator) -> _Data:
+    x = rng.random(shape, dtype=np.float32)
+    x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
+    x0u8 = (x0 * 255).round().astype(np.uint8)
+    return _Data(shape, x, x0, x0u8, rng.standard_normal(shape, dtype=np.float32))
+
+
+def _torch_rows(b: _Bench, norm: str, data: _Data, kfn, alpha: float, eps: float) -> dict:
+    """Our step on torch tensors, torch eager (torchattacks and in place), torch.compile."""
+    torch = b.torch
+    tx, tx0, tg = (torch.from_numpy(a.copy()) for a in (data.x, data.x0, data.g))
+    tx2 = tx.clone()
+    eager, inplace = b.fns[norm]
+    rows: dict = {
+        "tradeoff (torch tensors)": {
+            "fn": lambda tx=tx, tx0=tx0, tg=tg, kfn=kfn, a=alpha, e=eps: kfn(tx, tx0, tg, a, e)
+        },
+        "torch eager (torchattacks)": {
+            "fn": lambda tx0=tx0, tg=tg, f=eager, a=alpha, e=eps: f(tx0, tx0, tg, a, e),
+            "pool": True,
+        },
+        "torch eager, in place": {
+            "fn": lambda tx2=tx2, tx0=tx0, tg=tg, f=inplace, a=alpha, e=eps: f(tx2, tx0, tg, a, e),
+            "pool": True,
+        },
+    }
+    if b.args.no_compile:
+        return rows
+    try:
+        t0 = time.perf_counter()
+        cf = torch.compile(eager, dynamic=False)
+        cf(tx0, tx0, tg, alpha, eps)
+        ctime = time.perf_counter() - t0
+        rows["torch.compile (torchattacks)"] = {
+            "fn": lambda tx0=tx0, tg=tg, f=cf, a=alpha, e=eps: f(tx0, tx0, tg, a, e),
+            "note": f"compiled in {ctime:.0f} s",
+            "pool": True,
+        }
+    except Exception as exc:  # report, do not fail the benchmark
+        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+        rows["torch.compile (torchattacks)"] = {"unavailable": msg}
+    return rows
+
+
+def _par_min(norm: str) -> int:
+    """The size from which the policy may run the step on the pool (see _threads)."""
+    from tradeoff.kernels import _threads
+
+    return _threads.PARALLEL_MIN_ELEMENTS_L2 if norm == "l2" else _threads.PARALLEL_MIN_ELEMENTS
+
+
+def _rows(b: _Bench, norm: str, data: _Data, stream_rows: dict) -> dict:
+    """Every row of one table: the stream kernels, numpy, ours, torch's."""
+    import tradeoff.kernels as K
+
+    x, x0, g = data.x, data.x0, data.g
+    alpha, eps = (ALPHA, EPS) if norm == "linf" else (ALPHA_L2, EPS_L2)
+    kfn = K.linf_step if norm == "linf" else K.l2_step
+    rows: dict = dict(stream_rows)
+    rows["numpy"] = {"fn": _numpy_step(norm, x.copy(), x0, g, alpha, eps)}
+    rows["tradeoff (numpy arrays)"] = {"fn": partial(kfn, x.copy(), x0, g, alpha, eps)}
+    rows["tradeoff (x0 uint8)"] = {
+        "fn": partial(kfn, x.copy(), data.x0u8, g, alpha, eps),
+        "bytes": (3 * 4 + 1) * data.n_el,
+    }
+    if b.torch is not None:
+        rows.update(_torch_rows(b, norm, data, kfn, alpha, eps))
+    if b.torch is not None and data.n_el >= _par_min(norm):
+        rows["tradeoff (numpy), serial policy"] = {
+            "fn": partial(_with_policy, "serial", kfn, x.copy(), x0, g, alpha, eps),
+        }
+    return rows
+
+
+def _print_table(title: str, rows: dict, t: dict, limits: dict, nbytes: int, eager_t) -> dict:
+    """Print one table (rows against the stream limit ``limits``); its JSON entry."""
+    stream, s1, sp, nt = limits["stream_s"], limits["stream_1"], limits["stream_par"], limits["nt"]
+    which = "1 thread" if s1 <= sp else f"{nt} threads"
+    print(
+        f"\n{title}: stream limit (read 3, write 1) {stream * 1e6:.1f} µs = "
+        f"{nbytes / stream / 1e9:.1f} GB/s ({which}; 1 thread {s1 * 1e6:.1f} µs, "
+        f"{nt} threads {sp * 1e6:.1f} µs)"
+    )
+    print(_header())
+    table: dict = {"stream_s": stream, "stream_1": s1, "stream_par": sp, "rows": {}}
+    for name, r in rows.items():
+        if name in ("s1", "sp"):
+            continue
+        if "unavailable" in r:
+            print(f"  {name:<34} unavailable: {r['unavailable']}")
+            table["rows"][name] = {"unavailable": r["unavailable"]}
+            continue
+        b = r.get("bytes", nbytes)
+        # % of the stream limit at the same byte count (uint8 x0 moves fewer bytes)
+        line = _fmt_row(name, t[name], b, stream * b / nbytes, eager_t, s1 * b / nbytes)
+        print(line + (f"  ({r['note']})" if "note" in r else ""))
+        table["rows"][name] = {
+            "median_s": float(np.median(t[name])),
+            "q1_s": float(np.percentile(t[name], 25)),
+            "q3_s": float(np.percentile(t[name], 75)),
+            "bytes": b,
+        }
+    return table
+
+
+def _cpu_tables(b: _Bench, results: dict, sizes: list[str], norms: list[str]) -> None:
+    """One table per size and norm: every row timed, interleaved, against the stream limit."""
+    import numba
+
+    from tradeoff.kernels import _cpu
+
+    reps_small, rounds = (20, 5) if b.args.quick else (30, 15)
+    nt = numba.config.NUMBA_NUM_THREADS
+    for size in sizes:
+        data = _data(SIZES[size], b.rng)
+        n_el = data.n_el
+        big = n_el > 4_000_000
+        reps = 1 if big else reps_small
+        rnds = (4 if b.args.quick else 15) if big else rounds
+        nbytes = 4 * 4 * n_el
+        xs, ys, zs = (a.reshape(-1) for a in (data.x.copy(), data.x0.copy(), data.g.copy()))
+        stream_rows = {
+            "s1": {"fn": partial(_cpu.stream_s, xs, ys, zs)},
+            "sp": {"fn": partial(_cpu.stream_p, xs, ys, zs, nt), "pool": True},
+        }
+        for norm in norms:
+            rows = _rows(b, norm, data, stream_rows)
+            t = _interleaved({k: v for k, v in rows.items() if "unavailable" not in v}, reps, rnds)
+            s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))
+            if b.torch is not None and not b.args.no_threads:
+                # the numpy path as a torch-free program sees it
+                tc = _child_numpy_times(data.shape, norm, reps * 2 if big else reps, rnds)
+                name = "tradeoff (numpy, no torch loaded)"
+                if tc is None:
+                    rows[name] = {"unavailable": "child process failed"}
+                else:
+                    pol = "pool" if n_el >= _par_min(norm) else "serial"
+                    rows[name] = {"note": f"child process, {pol}", "pool": True}
+                    t[name] = tc["step"]
+                    # the stream limit is the best seen in either process
+                    s1 = min(s1, float(np.median(tc["s1"])))
+                    sp = min(sp, float(np.median(tc["sp"])))
+            limits = {"stream_s": min(s1, sp), "stream_1": s1, "stream_par": sp, "nt": nt}
+            eager_t = float(np.median(t["torch eager (torchattacks)"])) if b.torch else None
+            title = f"{norm} step, {size} = {'×'.join(map(str, data.shape))} float32"
+            table = _print_table(title, rows, t, limits, nbytes, eager_t)
+            results["tables"][f"{norm} {size}"] = table
+
+
+def _alternate(probe, step, blocks: int, reps: int) -> tuple[float, float]:
+    """Median torch time alone and right after ``step``, in alternating blocks."""
+    alone, right_after = [], []
+    for _ in range(blocks):
+        alone.append(_times(probe, reps))
+        for _ in range(reps):
+            step()
+            t0 = time.perf_counter()
+            probe()
+            right_after.append(time.perf_counter() - t0)
+    return float(np.median(np.concatenate(alone))), float(np.median(right_after))
+
+
+def _thread_effects(b: _Bench, results: dict, probe, before: float) -> None:
+    """What the thread-pool policy costs torch: torch eager before and after our kernels,
+    alone vs right after our steps, CPU burnt by spinning workers, and child processes
+    with the ``omp`` and ``workqueue`` layers."""
+    import tradeoff.kernels as K
+    from tradeoff.kernels import _threads
+
+    rng = b.rng
+    after = float(np.median(_times(probe, 400)))
+    # a PGD loop alternates the step with torch's forward/backward: time torch right
+    # after one of our steps, small (serial) and 16M (parallel pool)
+    sx, sx0, sg = (rng.random((128, 784), dtype=np.float32) for _ in range(3))
+    bx, bx0, bg = (rng.random((128, 131072), dtype=np.float32) for _ in range(3))
+    small = partial(K.l2_step, sx, sx0, sg, ALPHA_L2, EPS_L2)
+    large = partial(K.l2_step, bx, bx0, bg, ALPHA_L2, EPS_L2)
+    nb = 4 if b.args.quick else 10
+    a_small, after_small = _alternate(probe, small, nb, 25)
+    a_large, after_large = _alternate(probe, large, nb, 4)
+    a_serial, after_serial = _alternate(probe, partial(_with_policy, "serial", large), nb, 4)
+    pool = "pool" if _threads.parallel_ok(16 * 2**20, l2=True) else "serial"
+    print(
+        f"  torch eager l2 step 128×784 (torchattacks), this process: {before * 1e6:.1f} µs "
+        f"before any of our kernels ran, {after * 1e6:.1f} µs after all of them.\n"
+        f"  Alternating blocks, torch alone vs right after each of our l2 steps:\n"
+        f"    128×784, the policy ({pool})        {a_small * 1e6:8.1f} vs "
+        f"{after_small * 1e6:8.1f} µs ({after_small / a_small:.2f}×)\n"
+        f"    16M, the policy ({pool})            {a_large * 1e6:8.1f} vs "
+        f"{after_large * 1e6:8.1f} µs ({after_large / a_large:.2f}×)\n"
+        f"    16M, policy('serial')            {a_serial * 1e6:8.1f} vs "
+        f"{after_serial * 1e6:8.1f} µs ({after_serial / a_serial:.2f}×)"
+    )
+    results["threads"].update(
+        torch_l2_before_s=before,
+        torch_l2_after_s=after,
+        alone_vs_after_small_step_s=[a_small, after_small],
+        alone_vs_after_16M_step_s=[a_large, after_large],
+        alone_vs_after_16M_serial_step_s=[a_serial, after_serial],
+    )
+    # Who spins after whom: process CPU time burnt while the main thread sleeps right
+    # after a torch op and right after one of our pool steps. On one shared OpenMP
+    # runtime the same workers spin down the same way after both.
+    burn_torch = _burn_after(lambda: probe())
+    burn_ours = _burn_after(large)
+    print(
+        f"  CPU ms burnt in the 100 ms after a torch op: {burn_torch:.1f}; after our 16M "
+        f"step ({pool}): {burn_ours:.1f} (idle process: < 0.2)"
+    )
+    results["threads"].update(burn_after_torch_ms=burn_torch, burn_after_ours_ms=burn_ours)
+    for layer in ("omp", "workqueue"):
+        eff = _child_pool_effect(layer)
+        print(
+            f"  child process, torch first, then a raw Numba parallel 128×784 kernel, "
+            f"layer {layer:<9}: torch eager l2 {eff}"
+        )
+        results["threads"][f"child_{layer}"] = eff
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``tradeoff bench kernels``; returns the exit status."""
+    args, sizes, norms = _parse(argv)
+    try:
+        import torch
+    except ModuleNotFoundError:
+        torch = None
+    if torch is not None and args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
+    import numba
+
+    from tradeoff.kernels import _threads
+
+    _threads.start_pool()  # as the policy starts it (see _threads), before stream_p runs
+    rng = np.random.default_rng(0)
+    b = _Bench(args, torch, _torch_fns(torch) if torch is not None else None, rng)
+    results: dict = {"machine": _machine(torch, numba), "tables": {}, "threads": {}}
 
     # torch eager before any of our kernels (or any Numba parallel code) ran
     probe = None
@@ -369,196 +623,17 @@ def main(argv: list[str]) -> int:
         px, px0, pg = (torch.rand(128, 784) for _ in range(3))
 
         def probe():
-            return fns["l2"][0](px, px0, pg, ALPHA_L2, EPS_L2)
+            return b.fns["l2"][0](px, px0, pg, ALPHA_L2, EPS_L2)
 
         _times(probe, 50)  # warm-up
         before = float(np.median(_times(probe, 400)))
 
-    reps_small, rounds = (20, 5) if args.quick else (30, 15)
-    for size in sizes:
-        shape = SIZES[size]
-        n_el = math.prod(shape)
-        big = n_el > 4_000_000
-        reps = 1 if big else reps_small
-        rnds = (4 if args.quick else 15) if big else rounds
-        x = rng.random(shape, dtype=np.float32)
-        x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
-        x0u8 = (x0 * 255).round().astype(np.uint8)
-        g = rng.standard_normal(shape, dtype=np.float32)
-        nbytes = 4 * 4 * n_el
-        xs, ys, zs = (a.reshape(-1) for a in (x.copy(), x0.copy(), g.copy()))
-        nt = numba.config.NUMBA_NUM_THREADS
-        stream_rows = {
-            "s1": {"fn": partial(_cpu.stream_s, xs, ys, zs)},
-            "sp": {"fn": partial(_cpu.stream_p, xs, ys, zs, nt), "pool": True},
-        }
-        for norm in norms:
-            alpha, eps = (ALPHA, EPS) if norm == "linf" else (ALPHA_L2, EPS_L2)
-            kfn = K.linf_step if norm == "linf" else K.l2_step
-            xa = x.copy()
-            xb = x.copy()
-            rows: dict = dict(stream_rows)
-            xn = x.copy()
-            rows["numpy"] = {"fn": _numpy_step(norm, xn, x0, g, alpha, eps)}
-            rows["tradeoff (numpy arrays)"] = {"fn": partial(kfn, xa, x0, g, alpha, eps)}
-            rows["tradeoff (x0 uint8)"] = {
-                "fn": partial(kfn, xb, x0u8, g, alpha, eps),
-                "bytes": (3 * 4 + 1) * n_el,
-            }
-            if torch is not None:
-                tx, tx0, tg = (torch.from_numpy(a.copy()) for a in (x, x0, g))
-                tx2 = tx.clone()
-                eager, inplace = fns[norm]
-                rows["tradeoff (torch tensors)"] = {
-                    "fn": lambda tx=tx, tx0=tx0, tg=tg, kfn=kfn, a=alpha, e=eps: kfn(
-                        tx, tx0, tg, a, e
-                    )
-                }
-                rows["torch eager (torchattacks)"] = {
-                    "fn": lambda tx0=tx0, tg=tg, f=eager, a=alpha, e=eps: f(tx0, tx0, tg, a, e),
-                    "pool": True,
-                }
-                rows["torch eager, in place"] = {
-                    "fn": lambda tx2=tx2, tx0=tx0, tg=tg, f=inplace, a=alpha, e=eps: f(
-                        tx2, tx0, tg, a, e
-                    ),
-                    "pool": True,
-                }
-                if not args.no_compile:
-                    try:
-                        t0 = time.perf_counter()
-                        cf = torch.compile(eager, dynamic=False)
-                        cf(tx0, tx0, tg, alpha, eps)
-                        ctime = time.perf_counter() - t0
-                        rows["torch.compile (torchattacks)"] = {
-                            "fn": lambda tx0=tx0, tg=tg, f=cf, a=alpha, e=eps: f(
-                                tx0, tx0, tg, a, e
-                            ),
-                            "note": f"compiled in {ctime:.0f} s",
-                            "pool": True,
-                        }
-                    except Exception as exc:  # report, do not fail the benchmark
-                        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
-                        rows["torch.compile (torchattacks)"] = {"unavailable": msg}
-            par_min = (
-                _threads.PARALLEL_MIN_ELEMENTS_L2
-                if norm == "l2"
-                else _threads.PARALLEL_MIN_ELEMENTS
-            )
-            if torch is not None and n_el >= par_min:
-                xs1 = x.copy()
-                rows["tradeoff (numpy), serial policy"] = {
-                    "fn": partial(_with_policy, "serial", kfn, xs1, x0, g, alpha, eps),
-                }
-            t = _interleaved({k: v for k, v in rows.items() if "unavailable" not in v}, reps, rnds)
-            s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))
-            if torch is not None and not args.no_threads:
-                # the numpy path as a torch-free program sees it
-                tc = _child_numpy_times(shape, norm, reps * 2 if big else reps, rnds)
-                name = "tradeoff (numpy, no torch loaded)"
-                if tc is None:
-                    rows[name] = {"unavailable": "child process failed"}
-                else:
-                    pol = "pool" if n_el >= par_min else "serial"
-                    rows[name] = {"note": f"child process, {pol}", "pool": True}
-                    t[name] = tc["step"]
-                    # the stream limit is the best seen in either process
-                    s1 = min(s1, float(np.median(tc["s1"])))
-                    sp = min(sp, float(np.median(tc["sp"])))
-            stream = min(s1, sp)
-            which = "1 thread" if s1 <= sp else f"{nt} threads"
-            eager_t = float(np.median(t["torch eager (torchattacks)"])) if torch else None
-            title = f"{norm} step, {size} = {'×'.join(map(str, shape))} float32"
-            print(
-                f"\n{title}: stream limit (read 3, write 1) {stream * 1e6:.1f} µs = "
-                f"{nbytes / stream / 1e9:.1f} GB/s ({which}; 1 thread {s1 * 1e6:.1f} µs, "
-                f"{nt} threads {sp * 1e6:.1f} µs)"
-            )
-            print(_header())
-            table = {"stream_s": stream, "stream_1": s1, "stream_par": sp, "rows": {}}
-            for name, r in rows.items():
-                if name in ("s1", "sp"):
-                    continue
-                if "unavailable" in r:
-                    print(f"  {name:<34} unavailable: {r['unavailable']}")
-                    table["rows"][name] = {"unavailable": r["unavailable"]}
-                    continue
-                b = r.get("bytes", nbytes)
-                # % of the stream limit at the same byte count (uint8 x0 moves fewer bytes)
-                line = _fmt_row(name, t[name], b, stream * b / nbytes, eager_t, s1 * b / nbytes)
-                print(line + (f"  ({r['note']})" if "note" in r else ""))
-                table["rows"][name] = {
-                    "median_s": float(np.median(t[name])),
-                    "q1_s": float(np.percentile(t[name], 25)),
-                    "q3_s": float(np.percentile(t[name], 75)),
-                    "bytes": b,
-                }
-            results["tables"][f"{norm} {size}"] = table
-
+    _cpu_tables(b, results, sizes, norms)
     _gpu_tables(results, sizes, norms, args.quick)
 
     print("\nthread pools: " + _threads.describe())
     if probe is not None and not args.no_threads:
-        after = float(np.median(_times(probe, 400)))
-        # a PGD loop alternates the step with torch's forward/backward: time torch right
-        # after one of our steps, small (serial) and 16M (parallel pool)
-        sx, sx0, sg = (rng.random((128, 784), dtype=np.float32) for _ in range(3))
-        bx, bx0, bg = (rng.random((128, 131072), dtype=np.float32) for _ in range(3))
-        small = partial(K.l2_step, sx, sx0, sg, ALPHA_L2, EPS_L2)
-        large = partial(K.l2_step, bx, bx0, bg, ALPHA_L2, EPS_L2)
-
-        def alternate(step, blocks, reps):
-            # torch timed alone and right after ``step``, in alternating blocks
-            alone, right_after = [], []
-            for _ in range(blocks):
-                alone.append(_times(probe, reps))
-                for _ in range(reps):
-                    step()
-                    t0 = time.perf_counter()
-                    probe()
-                    right_after.append(time.perf_counter() - t0)
-            return float(np.median(np.concatenate(alone))), float(np.median(right_after))
-
-        nb = 4 if args.quick else 10
-        a_small, after_small = alternate(small, nb, 25)
-        a_large, after_large = alternate(large, nb, 4)
-        a_serial, after_serial = alternate(partial(_with_policy, "serial", large), nb, 4)
-        pool = "pool" if _threads.parallel_ok(16 * 2**20, l2=True) else "serial"
-        print(
-            f"  torch eager l2 step 128×784 (torchattacks), this process: {before * 1e6:.1f} µs "
-            f"before any of our kernels ran, {after * 1e6:.1f} µs after all of them.\n"
-            f"  Alternating blocks, torch alone vs right after each of our l2 steps:\n"
-            f"    128×784, the policy ({pool})        {a_small * 1e6:8.1f} vs "
-            f"{after_small * 1e6:8.1f} µs ({after_small / a_small:.2f}×)\n"
-            f"    16M, the policy ({pool})            {a_large * 1e6:8.1f} vs "
-            f"{after_large * 1e6:8.1f} µs ({after_large / a_large:.2f}×)\n"
-            f"    16M, policy('serial')            {a_serial * 1e6:8.1f} vs "
-            f"{after_serial * 1e6:8.1f} µs ({after_serial / a_serial:.2f}×)"
-        )
-        results["threads"].update(
-            torch_l2_before_s=before,
-            torch_l2_after_s=after,
-            alone_vs_after_small_step_s=[a_small, after_small],
-            alone_vs_after_16M_step_s=[a_large, after_large],
-            alone_vs_after_16M_serial_step_s=[a_serial, after_serial],
-        )
-        # Who spins after whom: process CPU time burnt while the main thread sleeps right
-        # after a torch op and right after one of our pool steps. On one shared OpenMP
-        # runtime the same workers spin down the same way after both.
-        burn_torch = _burn_after(lambda: probe())
-        burn_ours = _burn_after(large)
-        print(
-            f"  CPU ms burnt in the 100 ms after a torch op: {burn_torch:.1f}; after our 16M "
-            f"step ({pool}): {burn_ours:.1f} (idle process: < 0.2)"
-        )
-        results["threads"].update(burn_after_torch_ms=burn_torch, burn_after_ours_ms=burn_ours)
-        for layer in ("omp", "workqueue"):
-            eff = _child_pool_effect(layer)
-            print(
-                f"  child process, torch first, then a raw Numba parallel 128×784 kernel, "
-                f"layer {layer:<9}: torch eager l2 {eff}"
-            )
-            results["threads"][f"child_{layer}"] = eff
+        _thread_effects(b, results, probe, before)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
         print(f"wrote {args.json}")
