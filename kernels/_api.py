@@ -8,7 +8,11 @@ Nothing here imports torch or CuPy at module import.
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Any, TypeVar
+
 import numpy as np
+import numpy.typing as npt
 
 from tradeoff._validate import check_choice, check_rng
 
@@ -39,6 +43,12 @@ __all__ = [
     "random_start",
 ]
 
+#: An array of any supported kind (numpy, torch, CuPy, Numba device array); a function
+#: returns the kind it was given.
+A = TypeVar("A")
+#: α or ε: one value for the batch, or one per sample (an array of shape ``(batch,)``).
+PerSample = float | npt.ArrayLike
+
 #: Every backend name, in order of preference.
 BACKENDS = ("numba-cpu", "cupy", "numba-cuda", "reference")
 
@@ -58,7 +68,17 @@ def _backend_for(fam: str, backend: str | None) -> str:
     return backend
 
 
-def _prepare(x, x0, g, alpha, eps, lo, hi, out, backend) -> Call:
+def _prepare(
+    x: Any,
+    x0: Any,
+    g: Any,
+    alpha: Any,
+    eps: Any,
+    lo: Any,
+    hi: Any,
+    out: Any,
+    backend: str | None,
+) -> Call:
     """Full validation (:func:`._call.validate`), then the backend for the array kind."""
     c = validate(x, x0, g, alpha, eps, lo, hi, out)
     c.backend = _backend_for(c.fam, backend)
@@ -66,7 +86,7 @@ def _prepare(x, x0, g, alpha, eps, lo, hi, out, backend) -> Call:
 
 
 # ----------------------------------------------------------------------------- CPU path
-_CPU: list = []  # the Numba CPU module, imported on first use (it compiles lazily)
+_CPU: list[ModuleType] = []  # the Numba CPU module, imported on first use (it compiles lazily)
 
 
 def _run_cpu(kind: str, c: Call) -> None:
@@ -91,7 +111,17 @@ def _run_cpu(kind: str, c: Call) -> None:
     )
 
 
-def _kernel(_cpu, kind: str, x, x0, g, p, n: int, d: int, nchunks: int) -> None:
+def _kernel(
+    _cpu: ModuleType,
+    kind: str,
+    x: np.ndarray,
+    x0: np.ndarray,
+    g: np.ndarray | None,
+    p: np.ndarray,
+    n: int,
+    d: int,
+    nchunks: int,
+) -> None:
     """Run the Numba CPU kernel on flat arrays: on the pool when ``nchunks`` > 0 (an l2
     batch of one sample stays serial: its parallelism is across samples)."""
     tight = TIGHT[x.dtype]
@@ -115,11 +145,20 @@ def _kernel(_cpu, kind: str, x, x0, g, p, n: int, d: int, nchunks: int) -> None:
 # nothing and the call goes through _prepare, which raises the error; so no call is
 # accepted here that _prepare would reject, and every check runs before the kernel.
 _F32, _F64 = FLOATS
-_ENTRY: dict = {}  # kind -> (compiled entry, is l2), and "cpu": the module; on first use
+_ENTRY: dict[str, Any] = {}  # kind -> (compiled entry, is l2), and "cpu": the module; on first use
 _ENTRY_POOL = -1  # _cpu.USE_POOL: the entry checked the call; run the parallel kernel
 
 
-def _fast(kind: str, x, x0, g, alpha: float, eps: float, lo: float, hi: float) -> bool:
+def _fast(
+    kind: str,
+    x: Any,
+    x0: Any,
+    g: Any,
+    alpha: float,
+    eps: float,
+    lo: float,
+    hi: float,
+) -> bool:
     """Run the step through the compiled entry if it takes the call (see above)."""
     dt = x.dtype
     if dt is not _F32 and dt is not _F64:
@@ -152,7 +191,7 @@ def _fast(kind: str, x, x0, g, alpha: float, eps: float, lo: float, hi: float) -
     return True
 
 
-def _fast_views(x, x0, g):
+def _fast_views(x: Any, x0: Any, g: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
     """Numpy views of plain CPU tensors x, x0, g (g may be None) of supported dtypes that do
     not require grad; None when any is something else (then _prepare decides)."""
     if not (type(x).__module__ or "").startswith("torch"):
@@ -165,7 +204,7 @@ def _fast_views(x, x0, g):
 
 
 # ----------------------------------------------------------------------------- reference path
-def _write_back(target, result: np.ndarray, fam: str) -> None:
+def _write_back(target: Any, result: np.ndarray, fam: str) -> None:
     if isinstance(target, np.ndarray):
         target[...] = result
     elif fam.startswith("torch"):
@@ -193,7 +232,7 @@ def _run_reference(kind: str, c: Call) -> None:
     _write_back(c.x if c.out is None else c.out, r, c.fam)
 
 
-def _run(kind: str, c: Call):
+def _run(kind: str, c: Call) -> Any:
     result = c.result
     if c.n * c.d == 0:
         return result
@@ -213,7 +252,18 @@ def _run(kind: str, c: Call):
 
 
 # ----------------------------------------------------------------------------- public API
-def _step(kind, x, x0, g, alpha, eps, lo, hi, out, backend):
+def _step(
+    kind: str,
+    x: A,
+    x0: Any,
+    g: Any,
+    alpha: PerSample,
+    eps: PerSample,
+    lo: float,
+    hi: float,
+    out: A | None,
+    backend: str | None,
+) -> A:
     """The per-call path of the steps and projections (``g is None`` for a projection): the
     compiled entry for numpy arrays and plain CPU tensors with float arguments (the same
     checks, done in Numba), else full validation and dispatch."""
@@ -235,10 +285,22 @@ def _step(kind, x, x0, g, alpha, eps, lo, hi, out, backend):
         elif (v := _fast_views(x, x0, g)) is not None and _fast(kind, *v, alpha, eps, lo, hi):
             return x
     c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend)
-    return _run(kind, c)
+    result: A = _run(kind, c)
+    return result
 
 
-def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+def linf_step(
+    x: A,
+    x0: Any,
+    g: Any,
+    alpha: PerSample,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    out: A | None = None,
+    backend: str | None = None,
+) -> A:
     """One fused l∞ PGD step: ``x ← clip(clip(x + α·sign(g), x0 − ε, x0 + ε), lo, hi)``.
 
     The projected-gradient step of Madry et al. (2018), Eq. (2), for the l∞ threat model,
@@ -280,7 +342,18 @@ def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     return _step("linf", x, x0, g, alpha, eps, lo, hi, out, backend)
 
 
-def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+def l2_step(
+    x: A,
+    x0: Any,
+    g: Any,
+    alpha: PerSample,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    out: A | None = None,
+    backend: str | None = None,
+) -> A:
     """One fused l2 PGD step, per sample (the first axis is the batch).
 
     ``x ← clip(Π_ε(x + α·g/‖g‖₂), lo, hi)`` with Π_ε the projection of ``x − x0`` onto the
@@ -296,7 +369,16 @@ def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     return _step("l2", x, x0, g, alpha, eps, lo, hi, out, backend)
 
 
-def project_linf(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+def project_linf(
+    x: A,
+    x0: Any,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    out: A | None = None,
+    backend: str | None = None,
+) -> A:
     """Project ``x`` onto the l∞ ball of radius ``eps`` around ``x0``, then onto [lo, hi].
 
     Arguments as in :func:`linf_step` (without ``g`` and ``alpha``). Bit-identical to
@@ -305,7 +387,16 @@ def project_linf(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     return _step("proj_linf", x, x0, None, 0.0, eps, lo, hi, out, backend)
 
 
-def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+def project_l2(
+    x: A,
+    x0: Any,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    out: A | None = None,
+    backend: str | None = None,
+) -> A:
     """Project each sample of ``x`` onto the l2 ball of radius ``eps`` around ``x0``, then clip.
 
     Arguments as in :func:`l2_step` (without ``g`` and ``alpha``).
@@ -313,7 +404,15 @@ def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     return _step("proj_l2", x, x0, None, 0.0, eps, lo, hi, out, backend)
 
 
-def random_start(x0, eps, norm="linf", lo=0.0, hi=1.0, *, seed):
+def random_start(
+    x0: Any,
+    eps: PerSample,
+    norm: str = "linf",
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    seed: int | np.random.Generator,
+) -> Any:
     """A random start drawn exactly uniformly from the ε-ball around ``x0``, then clipped.
 
     l∞: ``x0 + u``, ``u`` uniform on [−ε, ε]^n. l2: ``x0 + ε·U^{1/n}·z/‖z‖₂`` with

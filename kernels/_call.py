@@ -54,10 +54,10 @@ _INF = float("inf")
 
 
 # ----------------------------------------------------------------------------- array kinds
-_TORCH: list = []  # [torch.Tensor, {allowed torch dtypes}, {torch dtype: numpy dtype}]
+_TORCH: list[Any] = []  # [torch.Tensor, {allowed torch dtypes}, {torch dtype: numpy dtype}]
 
 
-def torch_types() -> list:
+def torch_types() -> list[Any]:
     """``[torch.Tensor, allowed torch dtypes, torch → numpy dtype table]``, imported once."""
     if not _TORCH:
         import torch
@@ -92,8 +92,10 @@ def dtype_of(a: Any, fam: str, name: str = "x", allowed: str = "float32 or float
         table = torch_types()[2]
         if a.dtype not in table:
             raise TypeError(f"{name} must have dtype {allowed}, got {a.dtype}")
-        return np.dtype(table[a.dtype])
-    return np.dtype(a.dtype)
+        dt: np.dtype = np.dtype(table[a.dtype])
+    else:
+        dt = np.dtype(a.dtype)
+    return dt
 
 
 def to_host(a: Any, fam: str) -> Any:
@@ -121,9 +123,9 @@ def _device(a: Any, fam: str) -> object:
 
 def _contiguous(a: Any, fam: str) -> bool:
     if fam.startswith("torch"):
-        return a.is_contiguous()
+        return bool(a.is_contiguous())
     if fam == "numba-device":
-        return a.is_c_contiguous()
+        return bool(a.is_c_contiguous())
     return bool(a.flags.c_contiguous)
 
 
@@ -153,7 +155,8 @@ def _torch_to_numpy(name: str, a: Any, fam: str) -> np.ndarray:
     if a.dtype not in dtypes:
         allowed = "float32, float64 or uint8" if name == "x0" else "float32 or float64"
         raise TypeError(f"{name} must have dtype {allowed}, got {a.dtype}")
-    return a.detach().numpy() if a.requires_grad else a.numpy()
+    view: np.ndarray = a.detach().numpy() if a.requires_grad else a.numpy()
+    return view
 
 
 # ----------------------------------------------------------------------------- the record
@@ -185,8 +188,8 @@ def per_sample(name: str, v: Any, n: int, high: float | None = None) -> float | 
     Per-sample arrays may be of any supported array kind (numpy, torch, CuPy, Numba).
     """
     if isinstance(v, numbers.Real) and not isinstance(v, bool):
-        if type(v) is float and 0.0 <= v < _INF and (high is None or v <= high):
-            return v  # the common case, without check_real's conversions
+        if isinstance(v, float) and 0.0 <= v < _INF and (high is None or v <= high):
+            return float(v)  # the common case, without check_real's conversions
         return check_real(name, v, low=0.0, high=high)
     vfam = family(v)
     if vfam == "?":
@@ -210,7 +213,8 @@ def per_sample(name: str, v: Any, n: int, high: float | None = None) -> float | 
         raise ValueError(f"{name} must be >= 0, got {host!r}")
     if high is not None and np.any(host > high):
         raise ValueError(f"{name} must be <= {high:g}, got {host!r}")
-    return host
+    out: np.ndarray = host
+    return out
 
 
 def check_box(lo: Any, hi: Any) -> tuple[float, float]:
@@ -225,7 +229,9 @@ def check_box(lo: Any, hi: Any) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------- arrays
-def _check_arrays(x: Any, named: list, fam: str, kind: str) -> tuple[np.dtype, tuple]:
+def _check_arrays(
+    x: Any, named: list[tuple[str, Any]], fam: str, kind: str
+) -> tuple[np.dtype, tuple[int, ...]]:
     """Dtype, shape, kind, device and layout of ``x`` and the other arrays ``named``.
 
     ``kind`` is the family of the arrays as they are checked: "numpy" for CPU tensors
@@ -260,7 +266,9 @@ def _check_arrays(x: Any, named: list, fam: str, kind: str) -> tuple[np.dtype, t
     return dtype, shape
 
 
-def _check_aliasing(x: Any, out: Any, named: list, kind: str, dtype: np.dtype, size: int) -> None:
+def _check_aliasing(
+    x: Any, out: Any, named: list[tuple[str, Any]], kind: str, dtype: np.dtype, size: int
+) -> None:
     """The written array (``out``, else ``x``) may be ``x`` itself, but must be writeable
     and overlap neither ``x0`` nor ``g``."""
     what = "x" if out is None else "out"
@@ -319,7 +327,7 @@ def validate(x: Any, x0: Any, g: Any, alpha: Any, eps: Any, lo: Any, hi: Any, ou
 
 
 # ----------------------------------------------------------------------------- packing
-_PACKED: dict = {}
+_PACKED: dict[tuple[float, float, float, float, str], np.ndarray] = {}
 
 
 def packed(c: Call) -> np.ndarray:

@@ -26,6 +26,9 @@ cached by different processes could otherwise be linked to each other's code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numba
 import numpy as np
 from numba import prange, types
@@ -53,7 +56,7 @@ __all__ = [
 ]
 
 
-def _x0_reader(divide: bool, name: str):
+def _x0_reader(divide: bool, name: str) -> Callable[..., Any]:
     """A compiled ``read(x0, j, c)``: ``x0[j]``, or for uint8 images ``T(x0[j]) / c`` (c =
     255, the reference's exact division: the l∞ kernels) or ``T(x0[j]) * c`` (c = the
     rounded 1/255, ≤ 1 ulp from the division: the l2 kernels, which are "within float
@@ -343,7 +346,7 @@ NOT_TAKEN = 1
 USE_POOL = -1
 
 
-def _types_taken(x, x0, g) -> bool:
+def _types_taken(x: Any, x0: Any, g: Any) -> bool:
     """Whether the entries take arrays of these Numba types (see above)."""
     if not (isinstance(x, types.Array) and isinstance(x0, types.Array)):
         return False
@@ -422,7 +425,7 @@ def _l2_serial(x, x0, g, p, d):
     l2_s(x, x0, g, p, d, _TIGHT32 if x.itemsize == 4 else _TIGHT64)
 
 
-def _entry_typer(is_l2: bool):
+def _entry_typer(is_l2: bool) -> Callable[..., Any]:
     """The overload of _linf_entry (``is_l2`` False) or _l2_entry (True); each variant's
     compiled impl gets its own qualified name (tradeoff._jit_cache.unique_identity)."""
     serial = _l2_serial if is_l2 else linf_s

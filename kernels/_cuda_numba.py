@@ -18,6 +18,7 @@ the dtype constructors are compile-time constants (no ``x.dtype.type`` inside ke
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import cuda, float64  # module globals: the simulator swaps ``cuda`` in kernels
@@ -26,7 +27,7 @@ from ._call import TIGHT, Call, dtype_of, per_sample_args
 
 __all__ = ["run"]
 
-_CACHE: dict = {}
+_CACHE: dict[tuple[Any, ...], Any] = {}
 
 
 def _simulator() -> bool:
@@ -40,7 +41,7 @@ def _tpb() -> int:
     return 8 if _simulator() else 256
 
 
-def _linf_kernel(t_np, u8: bool, step: bool):
+def _linf_kernel(t_np: type[np.floating[Any]], u8: bool, step: bool) -> Any:
     key = ("linf", t_np, u8, step)
     if key in _CACHE:
         return _CACHE[key]
@@ -79,7 +80,7 @@ def _linf_kernel(t_np, u8: bool, step: bool):
     return kernel
 
 
-def _l2_kernel(t_np, u8: bool, step: bool, tpb: int):
+def _l2_kernel(t_np: type[np.floating[Any]], u8: bool, step: bool, tpb: int) -> Any:
     key = ("l2", t_np, u8, step, tpb)
     if key in _CACHE:
         return _CACHE[key]
@@ -194,7 +195,7 @@ def _l2_kernel(t_np, u8: bool, step: bool, tpb: int):
     return kernel
 
 
-def _as_device(a, fam):
+def _as_device(a: Any, fam: str) -> Any:
     if a is None:
         return None
     if fam == "numba-device":
@@ -204,7 +205,7 @@ def _as_device(a, fam):
     return cuda.to_device(np.ascontiguousarray(a).reshape(-1))
 
 
-def _stream(c):
+def _stream(c: Call) -> Any:
     fam = c.fam
     if fam == "torch-cuda":
         import torch

@@ -8,8 +8,10 @@ CuPy is imported only when this backend runs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ._call import TIGHT, Call, per_sample_args
 
@@ -18,10 +20,10 @@ __all__ = ["SOURCE", "kernel", "run"]
 SOURCE = (Path(__file__).with_name("pgd.cu")).read_text()
 
 _NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-_MODULES: dict = {}
+_MODULES: dict[int, Any] = {}
 
 
-def _module(device_id: int):
+def _module(device_id: int) -> Any:
     import cupy
 
     mod = _MODULES.get(device_id)
@@ -38,7 +40,7 @@ def _module(device_id: int):
     return mod
 
 
-def kernel(name: str, t: np.dtype, x0: np.dtype | None, device_id: int = 0):
+def kernel(name: str, t: npt.DTypeLike, x0: npt.DTypeLike | None, device_id: int = 0) -> Any:
     """The compiled kernel ``name<T, X0>`` (or ``name<T>`` when ``x0`` is None)."""
     tn = _NAMES[np.dtype(t)]
     if x0 is None:
@@ -48,7 +50,7 @@ def kernel(name: str, t: np.dtype, x0: np.dtype | None, device_id: int = 0):
     return _module(device_id).get_function(expr)
 
 
-def _stream(c):
+def _stream(c: Call) -> Any:
     import cupy
 
     if c.fam == "torch-cuda":
@@ -81,7 +83,7 @@ def run(kind: str, c: Call) -> None:
         if fam == "torch-cuda":
             # DLPack, zero-copy; the consumer stream is torch's current stream (made current
             # above), so torch has nothing to synchronise.
-            conv = [
+            conv: list[Any] = [
                 None if a is None else cupy.from_dlpack(a.detach()) for a in (c.x, c.x0, c.g, c.out)
             ]
         else:
@@ -98,6 +100,7 @@ def run(kind: str, c: Call) -> None:
         n_el = np.int64(c.n * c.d)
         d = np.int64(c.d)
         k = kernel(_KERNELS[kind], t, x0.dtype, dev)
+        args: tuple[Any, ...]
         if kind in ("linf", "l2"):
             args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
         else:

@@ -58,9 +58,15 @@ SIZES = {
 EPS, ALPHA = 8 / 255, 2 / 255
 EPS_L2, ALPHA_L2 = 0.5, 0.1
 
+#: A row of a table: ``fn`` (what is timed), and ``pool``, ``bytes``, ``note`` or
+#: ``unavailable`` (with the reason).
+Rows = dict[str, dict[str, Any]]
+#: A step function: ``(x, x0, g, alpha, eps)``.
+StepFn = Callable[..., Any]
+
 
 # ----------------------------------------------------------------------------- timing
-def _times(fn: Callable[[], object], reps: int):
+def _times(fn: Callable[[], object], reps: int) -> np.ndarray:
     out = np.empty(reps)
     for i in range(reps):
         t0 = time.perf_counter()
@@ -69,14 +75,14 @@ def _times(fn: Callable[[], object], reps: int):
     return out
 
 
-def _interleaved(rows: dict, reps: int, rounds: int) -> dict:
+def _interleaved(rows: Rows, reps: int, rounds: int) -> dict[str, np.ndarray]:
     """Time every row ``reps`` calls per round for ``rounds`` rounds, rows interleaved, so
     that load from other processes hits every row alike. Rows marked ``pool`` (they wake
     torch's OpenMP pool or Numba's parallel pool) are followed by a pause, so that pool
     workers still spinning after them do not slow the next row (measured: without the
     pause, the 1-thread stream kernel timed right after the torch rows took ~12 ms at 16M
     instead of ~8 ms)."""
-    samples: dict[str, list] = {k: [] for k in rows}
+    samples: dict[str, list[np.ndarray]] = {k: [] for k in rows}
     for r in rows.values():  # warm-up (compilation, caches)
         for _ in range(2):
             r["fn"]()
@@ -89,10 +95,12 @@ def _interleaved(rows: dict, reps: int, rounds: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- baselines
-def _numpy_step(norm, x, x0, g, alpha, eps):
+def _numpy_step(
+    norm: str, x: np.ndarray, x0: np.ndarray, g: np.ndarray, alpha: float, eps: float
+) -> Callable[[], None]:
     if norm == "linf":
 
-        def step():
+        def step() -> None:
             x[...] = x + alpha * np.sign(g)
             np.clip(x, x0 - eps, x0 + eps, out=x)
             np.clip(x, 0.0, 1.0, out=x)
@@ -101,7 +109,7 @@ def _numpy_step(norm, x, x0, g, alpha, eps):
     n = x.shape[0]
     shape = (n,) + (1,) * (x.ndim - 1)
 
-    def step_l2():
+    def step_l2() -> None:
         gn = np.sqrt(np.sum(g.reshape(n, -1) ** 2, axis=1)) + 1e-10
         y = x + alpha * g / gn.reshape(shape)
         d = y - x0
@@ -112,15 +120,15 @@ def _numpy_step(norm, x, x0, g, alpha, eps):
     return step_l2
 
 
-def _torch_fns(torch):
+def _torch_fns(torch: Any) -> dict[str, tuple[StepFn, StepFn]]:
     """The torchattacks formulations (PGD.forward / PGDL2.forward step bodies)."""
 
-    def linf_eager(adv, x0, g, alpha: float, eps: float):
+    def linf_eager(adv: Any, x0: Any, g: Any, alpha: float, eps: float) -> Any:
         adv = adv.detach() + alpha * g.sign()
         delta = torch.clamp(adv - x0, min=-eps, max=eps)
         return torch.clamp(x0 + delta, min=0, max=1).detach()
 
-    def l2_eager(adv, x0, g, alpha: float, eps: float):
+    def l2_eager(adv: Any, x0: Any, g: Any, alpha: float, eps: float) -> Any:
         n = len(adv)
         view = (-1,) + (1,) * (adv.dim() - 1)
         grad_norms = torch.norm(g.view(n, -1), p=2, dim=1) + 1e-10
@@ -133,12 +141,12 @@ def _torch_fns(torch):
         delta = delta * factor.view(view)
         return torch.clamp(x0 + delta, min=0, max=1).detach()
 
-    def linf_inplace(adv, x0, g, alpha: float, eps: float):
+    def linf_inplace(adv: Any, x0: Any, g: Any, alpha: float, eps: float) -> Any:
         adv.add_(g.sign(), alpha=alpha)
         torch.clamp(adv, x0 - eps, x0 + eps, out=adv)
         return adv.clamp_(0, 1)
 
-    def l2_inplace(adv, x0, g, alpha: float, eps: float):
+    def l2_inplace(adv: Any, x0: Any, g: Any, alpha: float, eps: float) -> Any:
         n = len(adv)
         view = (-1,) + (1,) * (adv.dim() - 1)
         gn = torch.linalg.vector_norm(g.view(n, -1), dim=1).clamp_min_(1e-30)
@@ -151,7 +159,7 @@ def _torch_fns(torch):
     return {"linf": (linf_eager, linf_inplace), "l2": (l2_eager, l2_inplace)}
 
 
-def _with_policy(mode: str, kfn, *args):
+def _with_policy(mode: str, kfn: Callable[..., Any], *args: Any) -> Any:
     from tradeoff.kernels import _threads
 
     _threads.policy(mode)
@@ -234,7 +242,9 @@ print(json.dumps(ts))
 """
 
 
-def _child_numpy_times(shape, norm: str, reps: int, rounds: int):
+def _child_numpy_times(
+    shape: tuple[int, ...], norm: str, reps: int, rounds: int
+) -> dict[str, np.ndarray] | None:
     """The step on numpy arrays, and the stream kernels, timed in a child process that never
     imports torch (Numba's pool there runs on the system libgomp, not on torch's runtime);
     a dict of arrays ``step``, ``s1``, ``sp``, or None on failure."""
@@ -279,7 +289,14 @@ def _child_pool_effect(layer: str) -> str:
 
 
 # ----------------------------------------------------------------------------- main
-def _fmt_row(name, t, nbytes, stream, eager, stream1=None):
+def _fmt_row(
+    name: str,
+    t: np.ndarray,
+    nbytes: float,
+    stream: float,
+    eager: float | None,
+    stream1: float | None = None,
+) -> str:
     med = float(np.median(t))
     q1, q3 = np.percentile(t, [25, 75])
     gbs = nbytes / med / 1e9
@@ -292,7 +309,7 @@ def _fmt_row(name, t, nbytes, stream, eager, stream1=None):
     )
 
 
-def _header():
+def _header() -> str:
     return (
         f"  {'implementation':<34} {'median µs':>11} {'IQR µs':>19} {'GB/s':>7} "
         f"{'% stream':>8} {'% 1-thr':>8} {'vs torch':>8}"
@@ -332,7 +349,7 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
     return args, sizes, norms
 
 
-def _machine(torch, numba) -> dict:
+def _machine(torch: Any, numba: Any) -> dict[str, Any]:
     """Print the CPU and the library versions; the machine entry of the JSON."""
     cpu = platform.processor() or platform.machine()
     try:
@@ -361,7 +378,7 @@ class _Bench:
 
     args: argparse.Namespace
     torch: Any
-    fns: dict | None
+    fns: dict[str, tuple[StepFn, StepFn]]  # empty without torch
     rng: np.random.Generator
 
 
@@ -369,7 +386,7 @@ class _Bench:
 class _Data:
     """The float32 inputs of one size: ``x``, ``x0`` (and as uint8), ``g``."""
 
-    shape: tuple
+    shape: tuple[int, ...]
     x: np.ndarray
     x0: np.ndarray
     x0u8: np.ndarray
@@ -380,20 +397,20 @@ class _Data:
         return math.prod(self.shape)
 
 
-def _data(shape: tuple, rng: np.random.Generator) -> _Data:
+def _data(shape: tuple[int, ...], rng: np.random.Generator) -> _Data:
     x = rng.random(shape, dtype=np.float32)
     x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
     x0u8 = (x0 * 255).round().astype(np.uint8)
     return _Data(shape, x, x0, x0u8, rng.standard_normal(shape, dtype=np.float32))
 
 
-def _torch_rows(b: _Bench, norm: str, data: _Data, kfn, alpha: float, eps: float) -> dict:
+def _torch_rows(b: _Bench, norm: str, data: _Data, kfn: StepFn, alpha: float, eps: float) -> Rows:
     """Our step on torch tensors, torch eager (torchattacks and in place), torch.compile."""
     torch = b.torch
     tx, tx0, tg = (torch.from_numpy(a.copy()) for a in (data.x, data.x0, data.g))
     tx2 = tx.clone()
     eager, inplace = b.fns[norm]
-    rows: dict = {
+    rows: Rows = {
         "tradeoff (torch tensors)": {
             "fn": lambda tx=tx, tx0=tx0, tg=tg, kfn=kfn, a=alpha, e=eps: kfn(tx, tx0, tg, a, e)
         },
@@ -431,14 +448,14 @@ def _par_min(norm: str) -> int:
     return _threads.PARALLEL_MIN_ELEMENTS_L2 if norm == "l2" else _threads.PARALLEL_MIN_ELEMENTS
 
 
-def _rows(b: _Bench, norm: str, data: _Data, stream_rows: dict) -> dict:
+def _rows(b: _Bench, norm: str, data: _Data, stream_rows: Rows) -> Rows:
     """Every row of one table: the stream kernels, numpy, ours, torch's."""
     import tradeoff.kernels as K
 
     x, x0, g = data.x, data.x0, data.g
     alpha, eps = (ALPHA, EPS) if norm == "linf" else (ALPHA_L2, EPS_L2)
     kfn = K.linf_step if norm == "linf" else K.l2_step
-    rows: dict = dict(stream_rows)
+    rows: Rows = dict(stream_rows)
     rows["numpy"] = {"fn": _numpy_step(norm, x.copy(), x0, g, alpha, eps)}
     rows["tradeoff (numpy arrays)"] = {"fn": partial(kfn, x.copy(), x0, g, alpha, eps)}
     rows["tradeoff (x0 uint8)"] = {
@@ -454,7 +471,14 @@ def _rows(b: _Bench, norm: str, data: _Data, stream_rows: dict) -> dict:
     return rows
 
 
-def _print_table(title: str, rows: dict, t: dict, limits: dict, nbytes: int, eager_t) -> dict:
+def _print_table(
+    title: str,
+    rows: Rows,
+    t: dict[str, np.ndarray],
+    limits: dict[str, Any],
+    nbytes: int,
+    eager_t: float | None,
+) -> dict[str, Any]:
     """Print one table (rows against the stream limit ``limits``); its JSON entry."""
     stream, s1, sp, nt = limits["stream_s"], limits["stream_1"], limits["stream_par"], limits["nt"]
     which = "1 thread" if s1 <= sp else f"{nt} threads"
@@ -464,7 +488,7 @@ def _print_table(title: str, rows: dict, t: dict, limits: dict, nbytes: int, eag
         f"{nt} threads {sp * 1e6:.1f} µs)"
     )
     print(_header())
-    table: dict = {"stream_s": stream, "stream_1": s1, "stream_par": sp, "rows": {}}
+    table: dict[str, Any] = {"stream_s": stream, "stream_1": s1, "stream_par": sp, "rows": {}}
     for name, r in rows.items():
         if name in ("s1", "sp"):
             continue
@@ -485,7 +509,7 @@ def _print_table(title: str, rows: dict, t: dict, limits: dict, nbytes: int, eag
     return table
 
 
-def _cpu_tables(b: _Bench, results: dict, sizes: list[str], norms: list[str]) -> None:
+def _cpu_tables(b: _Bench, results: dict[str, Any], sizes: list[str], norms: list[str]) -> None:
     """One table per size and norm: every row timed, interleaved, against the stream limit."""
     import numba
 
@@ -501,7 +525,7 @@ def _cpu_tables(b: _Bench, results: dict, sizes: list[str], norms: list[str]) ->
         rnds = (4 if b.args.quick else 15) if big else rounds
         nbytes = 4 * 4 * n_el
         xs, ys, zs = (a.reshape(-1) for a in (data.x.copy(), data.x0.copy(), data.g.copy()))
-        stream_rows = {
+        stream_rows: Rows = {
             "s1": {"fn": partial(_cpu.stream_s, xs, ys, zs)},
             "sp": {"fn": partial(_cpu.stream_p, xs, ys, zs, nt), "pool": True},
         }
@@ -529,7 +553,9 @@ def _cpu_tables(b: _Bench, results: dict, sizes: list[str], norms: list[str]) ->
             results["tables"][f"{norm} {size}"] = table
 
 
-def _alternate(probe, step, blocks: int, reps: int) -> tuple[float, float]:
+def _alternate(
+    probe: Callable[[], object], step: Callable[[], object], blocks: int, reps: int
+) -> tuple[float, float]:
     """Median torch time alone and right after ``step``, in alternating blocks."""
     alone, right_after = [], []
     for _ in range(blocks):
@@ -542,7 +568,9 @@ def _alternate(probe, step, blocks: int, reps: int) -> tuple[float, float]:
     return float(np.median(np.concatenate(alone))), float(np.median(right_after))
 
 
-def _thread_effects(b: _Bench, results: dict, probe, before: float) -> None:
+def _thread_effects(
+    b: _Bench, results: dict[str, Any], probe: Callable[[], object], before: float
+) -> None:
     """What the thread-pool policy costs torch: torch eager before and after our kernels,
     alone vs right after our steps, CPU burnt by spinning workers, and child processes
     with the ``omp`` and ``workqueue`` layers."""
@@ -605,7 +633,7 @@ def main(argv: list[str]) -> int:
     try:
         import torch
     except ModuleNotFoundError:
-        torch = None
+        torch = None  # type: ignore[assignment]  # the rows that need torch are left out
     if torch is not None and args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
     import numba
@@ -614,15 +642,15 @@ def main(argv: list[str]) -> int:
 
     _threads.start_pool()  # as the policy starts it (see _threads), before stream_p runs
     rng = np.random.default_rng(0)
-    b = _Bench(args, torch, _torch_fns(torch) if torch is not None else None, rng)
-    results: dict = {"machine": _machine(torch, numba), "tables": {}, "threads": {}}
+    b = _Bench(args, torch, _torch_fns(torch) if torch is not None else {}, rng)
+    results: dict[str, Any] = {"machine": _machine(torch, numba), "tables": {}, "threads": {}}
 
     # torch eager before any of our kernels (or any Numba parallel code) ran
     probe = None
     if torch is not None:
         px, px0, pg = (torch.rand(128, 784) for _ in range(3))
 
-        def probe():
+        def probe() -> Any:
             return b.fns["l2"][0](px, px0, pg, ALPHA_L2, EPS_L2)
 
         _times(probe, 50)  # warm-up
@@ -640,7 +668,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _gpu_tables(results: dict, sizes, norms, quick: bool) -> None:
+def _gpu_tables(results: dict[str, Any], sizes: list[str], norms: list[str], quick: bool) -> None:
     """CuPy and Numba CUDA rows against a device-to-device copy, when a GPU is present."""
     import tradeoff.kernels as K
 
@@ -665,7 +693,7 @@ def _gpu_tables(results: dict, sizes, norms, quick: bool) -> None:
         y = cupy.empty_like(x)
         nbytes = 16 * n_el
 
-        def timed(fn):
+        def timed(fn: Callable[[], object]) -> np.ndarray:
             for _ in range(3):
                 fn()
             start, stop = cupy.cuda.Event(), cupy.cuda.Event()
