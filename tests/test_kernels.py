@@ -604,6 +604,8 @@ def _arrays(shape=(2, 3), dtype=np.float32):
         (dict(alpha=float("inf")), ValueError, "alpha must be a finite"),
         (dict(lo=float("nan")), ValueError, "lo must be a finite"),
         (dict(eps=np.array([0.1, -0.1])), ValueError, "eps must be >= 0"),
+        # per-sample α takes _call.validate, the one validator of every array kind
+        (dict(alpha=np.array([0.1, 1e31])), ValueError, r"alpha must be <= 1e\+30"),
         (dict(eps=np.array([0.1, 0.1, 0.1])), ValueError, r"shape \(2,\)"),
         (dict(alpha="0.1"), TypeError, "alpha must be a real number"),
         (dict(lo=1.0, hi=0.0), ValueError, "lo must be <= hi"),
