@@ -15,7 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the backport
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
