@@ -1,22 +1,37 @@
-"""Public API of :mod:`tradeoff.kernels`: validation, dispatch on the array type.
+"""Public API of :mod:`tradeoff.kernels`: dispatch on the array type.
 
-Nothing here imports torch or CuPy at module import: a torch tensor is recognised by
-``type(x).__module__`` before torch is imported, a CuPy array likewise.
+The checks, the call record and the constants live in :mod:`._call` (a leaf that the
+backends import too); this module picks the path of a call (the compiled entries of
+:mod:`._cpu`, or :func:`._call.validate` and a backend) and holds the public functions.
+Nothing here imports torch or CuPy at module import.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
-from tradeoff._validate import check_choice, check_real, check_rng
+from tradeoff._validate import check_choice, check_rng
 
 from . import _threads
 from . import reference as _ref
+from ._call import (
+    FLOATS,
+    TIGHT,
+    UINT8,
+    Call,
+    check_box,
+    dtype_of,
+    family,
+    packed,
+    per_sample,
+    to_host,
+    torch_types,
+    validate,
+)
 
 __all__ = [
     "BACKENDS",
@@ -28,148 +43,14 @@ __all__ = [
     "random_start",
 ]
 
+#: An array of any supported kind (numpy, torch, CuPy, Numba device array); a function
+#: returns the kind it was given.
+A = TypeVar("A")
+#: α or ε: one value for the batch, or one per sample (an array of shape ``(batch,)``).
+PerSample = float | npt.ArrayLike
+
 #: Every backend name, in order of preference.
 BACKENDS = ("numba-cpu", "cupy", "numba-cuda", "reference")
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_UINT8 = np.dtype(np.uint8)
-# Below this, the expansion ‖d + s·g‖² = ‖d‖² + 2s<d,g> + s²‖g‖² (float64) has lost more
-# bits than the data dtype has spare; an exact second reduction is done instead.
-_TIGHT = {np.dtype(np.float32): 2.0**-20, np.dtype(np.float64): 2.0**-4}
-
-
-# ----------------------------------------------------------------------------- families
-_TORCH: list = []  # [torch.Tensor, {allowed torch dtypes}] once a tensor has been seen
-
-
-def _family(x: Any) -> str:
-    """'numpy', 'torch-cpu', 'torch-cuda', 'cupy', 'numba-device', or '?' for anything else."""
-    if isinstance(x, np.ndarray):
-        return "numpy"
-    mod = type(x).__module__ or ""
-    if mod.startswith("torch"):
-        if not _TORCH:
-            import torch
-
-            _TORCH.extend([torch.Tensor, {torch.float32, torch.float64, torch.uint8}])
-        if isinstance(x, _TORCH[0]):
-            if x.is_cpu:
-                return "torch-cpu"
-            if x.is_cuda:
-                return "torch-cuda"
-            raise TypeError(f"torch tensors on device {x.device} are not supported (cpu, cuda)")
-    if mod.startswith("cupy"):
-        return "cupy"
-    if mod.startswith("numba.cuda") and hasattr(x, "copy_to_host"):
-        return "numba-device"
-    return "?"
-
-
-def _dtype(a: Any, fam: str, name: str = "x", allowed: str = "float32 or float64") -> np.dtype:
-    """numpy dtype of ``a``; a torch dtype without a numpy counterpart we support raises a
-    TypeError naming it (e.g. torch.float16), as the numpy path does."""
-    if fam.startswith("torch") and not isinstance(a, np.ndarray):  # CPU tensors arrive as views
-        import torch
-
-        table = {torch.float32: np.float32, torch.float64: np.float64, torch.uint8: np.uint8}
-        if a.dtype not in table:
-            raise TypeError(f"{name} must have dtype {allowed}, got {a.dtype}")
-        return np.dtype(table[a.dtype])
-    return np.dtype(a.dtype)
-
-
-def _device(a: Any, fam: str) -> object:
-    if fam.startswith("torch"):
-        return a.device
-    if fam == "cupy":
-        return a.device.id
-    if fam == "numba-device":
-        return "cuda"
-    return "cpu"
-
-
-def _contiguous(a: Any, fam: str) -> bool:
-    if fam.startswith("torch"):
-        return a.is_contiguous()
-    if fam == "numba-device":
-        return a.is_c_contiguous()
-    return bool(a.flags.c_contiguous)
-
-
-def _span(a: Any, fam: str, nbytes: int) -> tuple[int, int]:
-    if fam.startswith("torch"):
-        p = a.data_ptr()
-    elif fam == "numpy":
-        p = a.__array_interface__["data"][0]
-    elif fam == "cupy":
-        p = a.data.ptr
-    elif hasattr(a, "__cuda_array_interface__"):
-        p = a.__cuda_array_interface__["data"][0]
-    else:  # Numba's CUDA simulator: device arrays wrap host arrays
-        p = a._ary.__array_interface__["data"][0]
-    return p, p + nbytes
-
-
-# ----------------------------------------------------------------------------- validation
-@dataclass(slots=True)
-class _Call:
-    fam: str
-    x: Any
-    x0: Any
-    g: Any
-    out: Any
-    dtype: np.dtype
-    n: int  # batch size
-    d: int  # elements per sample
-    alpha: float | Any  # float, or a per-sample array of the caller's family/host
-    eps: float | Any
-    lo: float
-    hi: float
-    backend: str
-    result: Any = None  # what the public function returns (x or out, caller's type)
-
-
-#: The largest step size α accepted (in the units of x): α and its square must stay far
-#: inside float32 and float64 (the l2 norms are accumulated in float64).
-MAX_ALPHA = 1e30
-
-
-def _check_scalar_or_per_sample(
-    name: str, v: Any, n: int, fam: str, high: float | None = None
-) -> float | np.ndarray:
-    """A scalar or per-sample array of shape (n,), finite, in [0, high]; float or host array."""
-    if isinstance(v, numbers.Real) and not isinstance(v, bool):
-        return check_real(name, v, low=0.0, high=high)
-    vfam = _family(v)
-    if vfam == "?":
-        raise TypeError(
-            f"{name} must be a real number or a per-sample array of shape ({n},), "
-            f"got {type(v).__name__}"
-        )
-    if vfam.startswith("torch"):
-        host = v.detach().cpu().numpy()
-    elif vfam == "cupy":
-        host = v.get()
-    elif vfam == "numba-device":
-        host = v.copy_to_host()
-    else:
-        host = v
-    if host.dtype.kind not in "fiu" or host.dtype == np.bool_:
-        raise TypeError(f"{name} must hold real numbers, got dtype {host.dtype}")
-    if host.ndim == 0:
-        return check_real(name, host.item(), low=0.0, high=high)
-    if host.shape != (n,):
-        raise ValueError(
-            f"{name} must be a scalar or have shape ({n},) (one value per sample), "
-            f"got shape {tuple(host.shape)}"
-        )
-    if not np.all(np.isfinite(host)):
-        raise ValueError(f"{name} must be finite, got {host!r}")
-    if np.any(host < 0):
-        raise ValueError(f"{name} must be >= 0, got {host!r}")
-    if high is not None and np.any(host > high):
-        raise ValueError(f"{name} must be <= {high:g}, got {host!r}")
-    return host
 
 
 def _backend_for(fam: str, backend: str | None) -> str:
@@ -187,207 +68,28 @@ def _backend_for(fam: str, backend: str | None) -> str:
     return backend
 
 
-def _real_fast(name: str, v: Any, low: float | None, high: float = math.inf) -> float:
-    # Fast path of check_real for plain floats (the per-step call); errors go through it.
-    if type(v) is float and v == v and (low <= v < _INF and v <= high if low is not None else True):
-        return v
-    return check_real(
-        name, v, low=low, high=None if high == math.inf else high, allow_inf=low is None
-    )
-
-
-_INF = float("inf")
-
-
-def _torch_to_numpy(name: str, a: Any, fam: str) -> np.ndarray:
-    """Zero-copy numpy view of a CPU tensor, after checking it is one (kind and dtype)."""
-    if not _TORCH:
-        import torch
-
-        _TORCH.extend([torch.Tensor, {torch.float32, torch.float64, torch.uint8}])
-    if not isinstance(a, _TORCH[0]) or not a.is_cpu:
-        raise TypeError(
-            f"{name} must be the same kind of array as x ({fam}), got {type(a).__name__}"
-            + ("" if not isinstance(a, _TORCH[0]) else f" on {a.device}")
-        )
-    if a.dtype not in _TORCH[1]:
-        allowed = "float32, float64 or uint8" if name == "x0" else "float32 or float64"
-        raise TypeError(f"{name} must have dtype {allowed}, got {a.dtype}")
-    return a.detach().numpy() if a.requires_grad else a.numpy()
-
-
-def _prepare_host(x, x0, g, alpha, eps, lo, hi, out, backend, has_g: bool, fam: str) -> _Call:
-    """Validation for numpy arrays and CPU tensors (viewed as numpy), kept cheap: it runs
-    on every step and a 128×784 step is ~10 µs of work."""
-    result = x if out is None else out
-    if fam == "torch-cpu":
-        x = _torch_to_numpy("x", x, fam)
-        x0 = _torch_to_numpy("x0", x0, fam)
-        if has_g:
-            g = _torch_to_numpy("g", g, fam)
-        if out is not None:
-            out = _torch_to_numpy("out", out, fam)
-    dtype = x.dtype
-    if dtype not in _FLOATS:
-        raise TypeError(f"x must have dtype float32 or float64, got {dtype}")
-    shape = x.shape
-    if not shape:
-        raise ValueError("x must have at least one axis (the first is the batch), got a 0-d array")
-    named = (("x0", x0), ("g", g)) if has_g else (("x0", x0),)
-    if out is not None:
-        named = (*named, ("out", out))
-    for name, a in named:
-        if type(a) is not np.ndarray:
-            raise TypeError(
-                f"{name} must be the same kind of array as x ({fam}), got {type(a).__name__}"
-            )
-        if a.shape != shape:
-            raise ValueError(f"{name} must have the shape of x {shape}, got {a.shape}")
-        adt = a.dtype
-        if adt != dtype and (name != "x0" or adt != _UINT8):
-            allowed = f"{dtype} (as x) or uint8" if name == "x0" else f"{dtype} (as x)"
-            raise TypeError(f"{name} must have dtype {allowed}, got {adt}")
-    for name, a in (("x", x), *named):
-        if not a.flags.c_contiguous:
-            raise ValueError(
-                f"{name} must be C-contiguous (call .contiguous() / np.ascontiguousarray first)"
-            )
-    target = x if out is None else out
-    if not target.flags.writeable:
-        what = "x" if out is None else "out"
-        raise ValueError(
-            f"{what} must be writeable (the result is written to it); got a read-only array"
-        )
-    for name, a in named:
-        if name != "out" and np.may_share_memory(target, a):
-            what = "x" if out is None else "out"
-            raise ValueError(f"{what} must not share memory with {name} (it is written)")
-    if out is not None and out is not x and np.may_share_memory(out, x):
-        if out.__array_interface__["data"][0] != x.__array_interface__["data"][0]:
-            raise ValueError("out must either be x itself or not overlap x")
-    n = shape[0]
-    d = math.prod(shape[1:])
-    lo = _real_fast("lo", lo, None)
-    hi = _real_fast("hi", hi, None)
-    if lo > hi:
-        raise ValueError(f"lo must be <= hi, got lo={lo!r}, hi={hi!r}")
-    if has_g:
-        alpha_v = (
-            _real_fast("alpha", alpha, 0.0, MAX_ALPHA)
-            if type(alpha) is float
-            else (_check_scalar_or_per_sample("alpha", alpha, n, fam, MAX_ALPHA))
-        )
-    else:
-        alpha_v = 0.0
-    eps_v = (
-        _real_fast("eps", eps, 0.0)
-        if type(eps) is float
-        else (_check_scalar_or_per_sample("eps", eps, n, fam))
-    )
-    be = "numba-cpu" if backend is None else _backend_for(fam, backend)
-    return _Call(fam, x, x0, g, out, dtype, n, d, alpha_v, eps_v, lo, hi, be, result)
-
-
-def _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, *, has_g: bool) -> _Call:
-    fam = "numpy" if type(x) is np.ndarray else _family(x)
-    if fam in ("numpy", "torch-cpu"):
-        return _prepare_host(x, x0, g, alpha, eps, lo, hi, out, backend, has_g, fam)
-    if fam == "?":
-        raise TypeError(
-            f"x must be a numpy array, a torch tensor or a CuPy array, got {type(x).__name__}"
-        )
-    dtype = _dtype(x, fam)
-    if dtype not in _FLOATS:
-        raise TypeError(f"x must have dtype float32 or float64, got {dtype}")
-    shape = tuple(x.shape)
-    if len(shape) == 0:
-        raise ValueError("x must have at least one axis (the first is the batch), got a 0-d array")
-    dev = _device(x, fam)
-    named = [("x0", x0), ("g", g)] if has_g else [("x0", x0)]
-    if out is not None:
-        named.append(("out", out))
-    for name, a in named:
-        afam = _family(a)
-        if afam != fam:
-            raise TypeError(
-                f"{name} must be the same kind of array as x ({fam}), got {type(a).__name__}"
-                + ("" if afam == "?" else f" ({afam})")
-            )
-        if _device(a, fam) != dev:
-            raise ValueError(f"{name} is on device {_device(a, fam)}, x on {dev}; they must match")
-        if tuple(a.shape) != shape:
-            raise ValueError(f"{name} must have the shape of x {shape}, got {tuple(a.shape)}")
-        adt = _dtype(
-            a, fam, name, f"{dtype} (as x) or uint8" if name == "x0" else f"{dtype} (as x)"
-        )
-        if name == "x0":
-            if adt != dtype and adt != _UINT8:
-                raise TypeError(f"x0 must have dtype {dtype} (as x) or uint8, got {adt}")
-        elif adt != dtype:
-            raise TypeError(f"{name} must have dtype {dtype} (as x), got {adt}")
-    for name, a in [("x", x), *named]:
-        if not _contiguous(a, fam):
-            raise ValueError(
-                f"{name} must be C-contiguous (call .contiguous() / np.ascontiguousarray first)"
-            )
-    n = shape[0]
-    d = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
-    lo = check_real("lo", lo, allow_inf=True)
-    hi = check_real("hi", hi, allow_inf=True)
-    if lo > hi:
-        raise ValueError(f"lo must be <= hi, got lo={lo!r}, hi={hi!r}")
-    alpha_v = _check_scalar_or_per_sample("alpha", alpha, n, fam) if has_g else 0.0
-    eps_v = _check_scalar_or_per_sample("eps", eps, n, fam)
-    # Aliasing: the written array may be x itself, but must not overlap x0 or g.
-    itemsize = dtype.itemsize
-    nbytes = n * d * itemsize
-    target = x if out is None else out
-    if n * d > 0:
-        t0, t1 = _span(target, fam, nbytes)
-        for name, a in named:
-            if name == "out":
-                continue
-            a_bytes = n * d * (1 if _dtype(a, fam) == _UINT8 else itemsize)
-            a0, a1 = _span(a, fam, a_bytes)
-            if a0 < t1 and t0 < a1:
-                what = "x" if out is None else "out"
-                raise ValueError(f"{what} must not share memory with {name} (it is written)")
-        if out is not None:
-            x0_, x1_ = _span(x, fam, nbytes)
-            if x0_ < t1 and t0 < x1_ and (x0_, x1_) != (t0, t1):
-                raise ValueError("out must either be x itself or not overlap x")
-    be = _backend_for(fam, backend)
-    return _Call(
-        fam, x, x0, g, out, dtype, n, d, alpha_v, eps_v, lo, hi, be, x if out is None else out
-    )
+def _prepare(
+    x: Any,
+    x0: Any,
+    g: Any,
+    alpha: Any,
+    eps: Any,
+    lo: Any,
+    hi: Any,
+    out: Any,
+    backend: str | None,
+) -> Call:
+    """Full validation (:func:`._call.validate`), then the backend for the array kind."""
+    c = validate(x, x0, g, alpha, eps, lo, hi, out)
+    c.backend = _backend_for(c.fam, backend)
+    return c
 
 
 # ----------------------------------------------------------------------------- CPU path
-_PACKED: dict = {}
+_CPU: list[ModuleType] = []  # the Numba CPU module, imported on first use (it compiles lazily)
 
 
-def _packed(c: _Call, dtype: np.dtype) -> np.ndarray:
-    """[lo, hi, alpha..., eps...] in ``dtype`` (see _cpu); cached for scalar α, ε."""
-    scalar = isinstance(c.alpha, float) and isinstance(c.eps, float)
-    if scalar:
-        key = (c.lo, c.hi, c.alpha, c.eps, dtype.char)
-        p = _PACKED.get(key)
-        if p is not None:
-            return p
-        p = np.array([c.lo, c.hi, c.alpha, c.eps], dtype=dtype)
-        if len(_PACKED) > 256:
-            _PACKED.clear()
-        _PACKED[key] = p
-        return p
-    a = np.broadcast_to(np.asarray(c.alpha, dtype=dtype), (c.n,))
-    e = np.broadcast_to(np.asarray(c.eps, dtype=dtype), (c.n,))
-    return np.concatenate([np.array([c.lo, c.hi], dtype=dtype), a, e])
-
-
-_CPU: list = []  # the Numba CPU module, imported on first use (it compiles lazily)
-
-
-def _run_cpu(kind: str, c: _Call) -> None:
+def _run_cpu(kind: str, c: Call) -> None:
     if not _CPU:
         from . import _cpu as mod
 
@@ -401,7 +103,7 @@ def _run_cpu(kind: str, c: _Call) -> None:
         out = out.reshape(-1)
         np.copyto(out, x)  # the kernels work in place (see _cpu)
         x = out
-    p = _packed(c, c.dtype)
+    p = packed(c)
     if kind in ("proj_linf", "proj_l2"):
         g = None
     _kernel(
@@ -409,10 +111,20 @@ def _run_cpu(kind: str, c: _Call) -> None:
     )
 
 
-def _kernel(_cpu, kind: str, x, x0, g, p, n: int, d: int, nchunks: int) -> None:
+def _kernel(
+    _cpu: ModuleType,
+    kind: str,
+    x: np.ndarray,
+    x0: np.ndarray,
+    g: np.ndarray | None,
+    p: np.ndarray,
+    n: int,
+    d: int,
+    nchunks: int,
+) -> None:
     """Run the Numba CPU kernel on flat arrays: on the pool when ``nchunks`` > 0 (an l2
     batch of one sample stays serial: its parallelism is across samples)."""
-    tight = _TIGHT[x.dtype]
+    tight = TIGHT[x.dtype]
     if kind in ("linf", "proj_linf"):
         if nchunks:
             _cpu.linf_p(x, x0, g, p, d, nchunks)
@@ -427,22 +139,31 @@ def _kernel(_cpu, kind: str, x, x0, g, p, n: int, d: int, nchunks: int) -> None:
 # ----------------------------------------------------------------------------- fast path
 # The per-step call on numpy arrays (torch CPU tensors: their numpy views) with float
 # α, ε, lo, hi, no ``out``, no forced backend goes to one compiled entry (_cpu.linf_entry,
-# _cpu.l2_entry) that does the checks of _prepare_host and runs the kernel: ~0.8 µs of
+# _cpu.l2_entry) that does the checks of _call.validate and runs the kernel: ~0.8 µs of
 # fixed cost instead of ~4 µs of Python (a 128×784 step is ~15–20 µs of work). Python
 # checks only what Numba cannot type (dtypes). An entry that declines a call writes
 # nothing and the call goes through _prepare, which raises the error; so no call is
 # accepted here that _prepare would reject, and every check runs before the kernel.
-_F32, _F64 = _FLOATS
-_ENTRY: dict = {}  # kind -> (compiled entry, is l2), and "cpu": the module; on first use
+_F32, _F64 = FLOATS
+_ENTRY: dict[str, Any] = {}  # kind -> (compiled entry, is l2), and "cpu": the module; on first use
 _ENTRY_POOL = -1  # _cpu.USE_POOL: the entry checked the call; run the parallel kernel
 
 
-def _fast(kind: str, x, x0, g, alpha: float, eps: float, lo: float, hi: float) -> bool:
+def _fast(
+    kind: str,
+    x: Any,
+    x0: Any,
+    g: Any,
+    alpha: float,
+    eps: float,
+    lo: float,
+    hi: float,
+) -> bool:
     """Run the step through the compiled entry if it takes the call (see above)."""
     dt = x.dtype
     if dt is not _F32 and dt is not _F64:
         return False
-    if (x0.dtype is not dt and x0.dtype is not _UINT8) or (g is not None and g.dtype is not dt):
+    if (x0.dtype is not dt and x0.dtype is not UINT8) or (g is not None and g.dtype is not dt):
         return False
     if not _ENTRY:
         from . import _cpu
@@ -470,14 +191,12 @@ def _fast(kind: str, x, x0, g, alpha: float, eps: float, lo: float, hi: float) -
     return True
 
 
-def _fast_views(x, x0, g):
+def _fast_views(x: Any, x0: Any, g: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
     """Numpy views of plain CPU tensors x, x0, g (g may be None) of supported dtypes that do
     not require grad; None when any is something else (then _prepare decides)."""
-    if not _TORCH:
-        if not (type(x).__module__ or "").startswith("torch"):
-            return None
-        _family(x)  # imports torch's Tensor class and dtypes once
-    tensor, dts = _TORCH
+    if not (type(x).__module__ or "").startswith("torch"):
+        return None
+    tensor, dts, _ = torch_types()
     for a in (x, x0) if g is None else (x, x0, g):
         if type(a) is not tensor or not a.is_cpu or a.requires_grad or a.dtype not in dts:
             return None
@@ -485,19 +204,7 @@ def _fast_views(x, x0, g):
 
 
 # ----------------------------------------------------------------------------- reference path
-def _to_host(a, fam):
-    if a is None or isinstance(a, np.ndarray):  # CPU tensors arrive as numpy views
-        return a
-    if fam.startswith("torch"):
-        return a.detach().cpu().numpy()
-    if fam == "cupy":
-        return a.get()
-    if fam == "numba-device":
-        return a.copy_to_host()
-    return a
-
-
-def _write_back(target, result: np.ndarray, fam: str) -> None:
+def _write_back(target: Any, result: np.ndarray, fam: str) -> None:
     if isinstance(target, np.ndarray):
         target[...] = result
     elif fam.startswith("torch"):
@@ -512,8 +219,8 @@ def _write_back(target, result: np.ndarray, fam: str) -> None:
         target.copy_to_device(result)
 
 
-def _run_reference(kind: str, c: _Call) -> None:
-    x, x0, g = (_to_host(a, c.fam) for a in (c.x, c.x0, c.g))
+def _run_reference(kind: str, c: Call) -> None:
+    x, x0, g = (to_host(a, c.fam) for a in (c.x, c.x0, c.g))
     if kind == "linf":
         r = _ref.linf_step(x, x0, g, c.alpha, c.eps, c.lo, c.hi)
     elif kind == "l2":
@@ -525,7 +232,7 @@ def _run_reference(kind: str, c: _Call) -> None:
     _write_back(c.x if c.out is None else c.out, r, c.fam)
 
 
-def _run(kind: str, c: _Call):
+def _run(kind: str, c: Call) -> Any:
     result = c.result
     if c.n * c.d == 0:
         return result
@@ -545,7 +252,18 @@ def _run(kind: str, c: _Call):
 
 
 # ----------------------------------------------------------------------------- public API
-def _step(kind, x, x0, g, alpha, eps, lo, hi, out, backend):
+def _step(
+    kind: str,
+    x: A,
+    x0: Any,
+    g: Any,
+    alpha: PerSample,
+    eps: PerSample,
+    lo: float,
+    hi: float,
+    out: A | None,
+    backend: str | None,
+) -> A:
     """The per-call path of the steps and projections (``g is None`` for a projection): the
     compiled entry for numpy arrays and plain CPU tensors with float arguments (the same
     checks, done in Numba), else full validation and dispatch."""
@@ -566,11 +284,23 @@ def _step(kind, x, x0, g, alpha, eps, lo, hi, out, backend):
                 return x
         elif (v := _fast_views(x, x0, g)) is not None and _fast(kind, *v, alpha, eps, lo, hi):
             return x
-    c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend, has_g=g is not None)
-    return _run(kind, c)
+    c = _prepare(x, x0, g, alpha, eps, lo, hi, out, backend)
+    result: A = _run(kind, c)
+    return result
 
 
-def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+def linf_step(
+    x: A,
+    x0: Any,
+    g: Any,
+    alpha: PerSample,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    out: A | None = None,
+    backend: str | None = None,
+) -> A:
     """One fused l∞ PGD step: ``x ← clip(clip(x + α·sign(g), x0 − ε, x0 + ε), lo, hi)``.
 
     The projected-gradient step of Madry et al. (2018), Eq. (2), for the l∞ threat model,
@@ -612,7 +342,18 @@ def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     return _step("linf", x, x0, g, alpha, eps, lo, hi, out, backend)
 
 
-def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+def l2_step(
+    x: A,
+    x0: Any,
+    g: Any,
+    alpha: PerSample,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    out: A | None = None,
+    backend: str | None = None,
+) -> A:
     """One fused l2 PGD step, per sample (the first axis is the batch).
 
     ``x ← clip(Π_ε(x + α·g/‖g‖₂), lo, hi)`` with Π_ε the projection of ``x − x0`` onto the
@@ -628,7 +369,16 @@ def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     return _step("l2", x, x0, g, alpha, eps, lo, hi, out, backend)
 
 
-def project_linf(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+def project_linf(
+    x: A,
+    x0: Any,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    out: A | None = None,
+    backend: str | None = None,
+) -> A:
     """Project ``x`` onto the l∞ ball of radius ``eps`` around ``x0``, then onto [lo, hi].
 
     Arguments as in :func:`linf_step` (without ``g`` and ``alpha``). Bit-identical to
@@ -637,7 +387,16 @@ def project_linf(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     return _step("proj_linf", x, x0, None, 0.0, eps, lo, hi, out, backend)
 
 
-def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
+def project_l2(
+    x: A,
+    x0: Any,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    out: A | None = None,
+    backend: str | None = None,
+) -> A:
     """Project each sample of ``x`` onto the l2 ball of radius ``eps`` around ``x0``, then clip.
 
     Arguments as in :func:`l2_step` (without ``g`` and ``alpha``).
@@ -645,7 +404,15 @@ def project_l2(x, x0, eps, lo=0.0, hi=1.0, *, out=None, backend=None):
     return _step("proj_l2", x, x0, None, 0.0, eps, lo, hi, out, backend)
 
 
-def random_start(x0, eps, norm="linf", lo=0.0, hi=1.0, *, seed):
+def random_start(
+    x0: Any,
+    eps: PerSample,
+    norm: str = "linf",
+    lo: float = 0.0,
+    hi: float = 1.0,
+    *,
+    seed: int | np.random.Generator,
+) -> Any:
     """A random start drawn exactly uniformly from the ε-ball around ``x0``, then clipped.
 
     l∞: ``x0 + u``, ``u`` uniform on [−ε, ε]^n. l2: ``x0 + ε·U^{1/n}·z/‖z‖₂`` with
@@ -660,28 +427,25 @@ def random_start(x0, eps, norm="linf", lo=0.0, hi=1.0, *, seed):
     """
     check_choice("norm", norm, ("linf", "l2"))
     rng = check_rng(seed, "seed")
-    fam = _family(x0)
+    fam = family(x0)
     if fam == "?":
         raise TypeError(
             f"x0 must be a numpy array, a torch tensor or a CuPy array, got {type(x0).__name__}"
         )
-    dt = _dtype(x0, fam, "x0", "float32, float64 or uint8")
-    if dt not in (*_FLOATS, _UINT8):
+    dt = dtype_of(x0, fam, "x0", "float32, float64 or uint8")
+    if dt not in (*FLOATS, UINT8):
         raise TypeError(f"x0 must have dtype float32, float64 or uint8, got {dt}")
     shape = tuple(x0.shape)
     if len(shape) == 0:
         raise ValueError("x0 must have at least one axis (the first axis is the batch)")
-    out_dt = np.dtype(np.float32) if dt == _UINT8 else dt
+    out_dt = np.dtype(np.float32) if dt == UINT8 else dt
     n = shape[0]
     d = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
-    lo = check_real("lo", lo, allow_inf=True)
-    hi = check_real("hi", hi, allow_inf=True)
-    if lo > hi:
-        raise ValueError(f"lo must be <= hi, got lo={lo!r}, hi={hi!r}")
-    e = np.broadcast_to(np.asarray(_check_scalar_or_per_sample("eps", eps, n, fam), float), (n,))
-    host = _to_host(x0, fam).reshape(n, d)
+    lo, hi = check_box(lo, hi)
+    e = np.broadcast_to(np.asarray(per_sample("eps", eps, n), float), (n,))
+    host = to_host(x0, fam).reshape(n, d)
     base = host.astype(out_dt)
-    if dt == _UINT8:
+    if dt == UINT8:
         base = base / out_dt.type(255)
     base = base.astype(np.float64)
     if norm == "linf":

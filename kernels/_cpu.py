@@ -26,6 +26,9 @@ cached by different processes could otherwise be linked to each other's code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numba
 import numpy as np
 from numba import prange, types
@@ -35,6 +38,7 @@ from numba.np.numpy_support import as_dtype
 from tradeoff._jit_cache import njit, unique_identity
 
 from . import _threads
+from ._call import MAX_ALPHA, TIGHT
 
 _threads.choose_layer()  # before any parallel kernel below can start a pool
 
@@ -52,7 +56,7 @@ __all__ = [
 ]
 
 
-def _x0_reader(divide: bool, name: str):
+def _x0_reader(divide: bool, name: str) -> Callable[..., Any]:
     """A compiled ``read(x0, j, c)``: ``x0[j]``, or for uint8 images ``T(x0[j]) / c`` (c =
     255, the reference's exact division: the l∞ kernels) or ``T(x0[j]) * c`` (c = the
     rounded 1/255, ≤ 1 ulp from the division: the l2 kernels, which are "within float
@@ -342,7 +346,7 @@ NOT_TAKEN = 1
 USE_POOL = -1
 
 
-def _types_taken(x, x0, g) -> bool:
+def _types_taken(x: Any, x0: Any, g: Any) -> bool:
     """Whether the entries take arrays of these Numba types (see above)."""
     if not (isinstance(x, types.Array) and isinstance(x0, types.Array)):
         return False
@@ -378,13 +382,14 @@ def _overlaps(a, b, a_bytes, b_bytes):
 @njit(inline="always")
 def _checks(x, x0, g, alpha, eps, lo, hi):
     """0 when the call is one the entries take: same shapes, non-empty, x overlapping
-    neither x0 nor g, 0 <= α <= 1e30 (_api.MAX_ALPHA), 0 <= ε < inf, lo <= hi (no NaN)."""
+    neither x0 nor g, 0 <= α <= MAX_ALPHA, 0 <= ε < inf, lo <= hi (no NaN): the bounds of
+    _call.validate, which raises the error for a call declined here."""
     if x.shape != x0.shape or x.size == 0:
         return 2
     if g is not None:
         if g.shape != x.shape:
             return 2
-    if not (0.0 <= alpha <= 1e30 and 0.0 <= eps < np.inf and lo <= hi):
+    if not (0.0 <= alpha <= MAX_ALPHA and 0.0 <= eps < np.inf and lo <= hi):
         return 3  # NaN fails every comparison
     nb = x.size * x.itemsize
     if _overlaps(x, x0, nb, x.size * x0.itemsize):
@@ -409,12 +414,18 @@ def _not_taken(x, x0, g, alpha, eps, lo, hi, nchunks):
     return NOT_TAKEN
 
 
+# Numba freezes module globals as compile-time constants (the fingerprint of
+# tradeoff._jit_cache covers _call.py, so a changed constant recompiles).
+_TIGHT32 = TIGHT[np.dtype(np.float32)]
+_TIGHT64 = TIGHT[np.dtype(np.float64)]
+
+
 @njit
 def _l2_serial(x, x0, g, p, d):
-    l2_s(x, x0, g, p, d, 2.0**-20 if x.itemsize == 4 else 2.0**-4)  # float32 / float64: _api._TIGHT
+    l2_s(x, x0, g, p, d, _TIGHT32 if x.itemsize == 4 else _TIGHT64)
 
 
-def _entry_typer(is_l2: bool):
+def _entry_typer(is_l2: bool) -> Callable[..., Any]:
     """The overload of _linf_entry (``is_l2`` False) or _l2_entry (True); each variant's
     compiled impl gets its own qualified name (tradeoff._jit_cache.unique_identity)."""
     serial = _l2_serial if is_l2 else linf_s

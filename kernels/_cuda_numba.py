@@ -18,13 +18,16 @@ the dtype constructors are compile-time constants (no ``x.dtype.type`` inside ke
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import cuda, float64  # module globals: the simulator swaps ``cuda`` in kernels
 
+from ._call import TIGHT, Call, dtype_of, per_sample_args
+
 __all__ = ["run"]
 
-_CACHE: dict = {}
+_CACHE: dict[tuple[Any, ...], Any] = {}
 
 
 def _simulator() -> bool:
@@ -38,7 +41,7 @@ def _tpb() -> int:
     return 8 if _simulator() else 256
 
 
-def _linf_kernel(t_np, u8: bool, step: bool):
+def _linf_kernel(t_np: type[np.floating[Any]], u8: bool, step: bool) -> Any:
     key = ("linf", t_np, u8, step)
     if key in _CACHE:
         return _CACHE[key]
@@ -77,7 +80,7 @@ def _linf_kernel(t_np, u8: bool, step: bool):
     return kernel
 
 
-def _l2_kernel(t_np, u8: bool, step: bool, tpb: int):
+def _l2_kernel(t_np: type[np.floating[Any]], u8: bool, step: bool, tpb: int) -> Any:
     key = ("l2", t_np, u8, step, tpb)
     if key in _CACHE:
         return _CACHE[key]
@@ -192,7 +195,7 @@ def _l2_kernel(t_np, u8: bool, step: bool, tpb: int):
     return kernel
 
 
-def _as_device(a, fam):
+def _as_device(a: Any, fam: str) -> Any:
     if a is None:
         return None
     if fam == "numba-device":
@@ -202,7 +205,7 @@ def _as_device(a, fam):
     return cuda.to_device(np.ascontiguousarray(a).reshape(-1))
 
 
-def _stream(c):
+def _stream(c: Call) -> Any:
     fam = c.fam
     if fam == "torch-cuda":
         import torch
@@ -215,7 +218,7 @@ def _stream(c):
     return cuda.default_stream()
 
 
-def run(kind: str, c) -> None:
+def run(kind: str, c: Call) -> None:
     """Run ``kind`` ('linf', 'l2', 'proj_linf', 'proj_l2') for a validated call ``c``."""
     t_np = c.dtype.type
     fam = c.fam
@@ -228,17 +231,12 @@ def run(kind: str, c) -> None:
     dout = dx if (outh is None or host) else _as_device(outh, fam)
     if fam != "numpy" and not host:
         dx, dx0, dg, dout = (a.reshape(a.size) for a in (dx, dx0, dg, dout))
-    from ._api import _TIGHT, _dtype
-
-    u8 = _dtype(c.x0, fam) == np.uint8
-    if isinstance(c.alpha, float):
-        da, sa, as_ = dx, -1, t_np(c.alpha)
-    else:
-        da, sa, as_ = cuda.to_device(np.asarray(c.alpha, dtype=t_np)), 1, t_np(0)
-    if isinstance(c.eps, float):
-        de, se, es_ = dx, -1, t_np(c.eps)
-    else:
-        de, se, es_ = cuda.to_device(np.asarray(c.eps, dtype=t_np)), 1, t_np(0)
+    u8 = dtype_of(c.x0, fam) == np.uint8
+    ha, sa, as_ = per_sample_args(c.alpha, c.dtype)
+    he, se, es_ = per_sample_args(c.eps, c.dtype)
+    # a scalar's array argument is a placeholder (never read): x itself
+    da = dx if ha is None else cuda.to_device(ha)
+    de = dx if he is None else cuda.to_device(he)
     lo, hi = t_np(c.lo), t_np(c.hi)
     stream = _stream(c)
     n_el = c.n * c.d
@@ -253,7 +251,7 @@ def run(kind: str, c) -> None:
             tpb = 1024
         k = _l2_kernel(t_np, u8, step, tpb)
         k[c.n, tpb, stream](
-            dx, dx0, dg, dout, da, sa, as_, de, se, es_, lo, hi, c.d, _TIGHT[c.dtype]
+            dx, dx0, dg, dout, da, sa, as_, de, se, es_, lo, hi, c.d, TIGHT[c.dtype]
         )
     if host:
         target = c.x if c.out is None else c.out

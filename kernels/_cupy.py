@@ -8,18 +8,22 @@ CuPy is imported only when this backend runs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+from ._call import TIGHT, Call, per_sample_args
 
 __all__ = ["SOURCE", "kernel", "run"]
 
 SOURCE = (Path(__file__).with_name("pgd.cu")).read_text()
 
 _NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-_MODULES: dict = {}
+_MODULES: dict[int, Any] = {}
 
 
-def _module(device_id: int):
+def _module(device_id: int) -> Any:
     import cupy
 
     mod = _MODULES.get(device_id)
@@ -36,7 +40,7 @@ def _module(device_id: int):
     return mod
 
 
-def kernel(name: str, t: np.dtype, x0: np.dtype | None, device_id: int = 0):
+def kernel(name: str, t: npt.DTypeLike, x0: npt.DTypeLike | None, device_id: int = 0) -> Any:
     """The compiled kernel ``name<T, X0>`` (or ``name<T>`` when ``x0`` is None)."""
     tn = _NAMES[np.dtype(t)]
     if x0 is None:
@@ -46,7 +50,7 @@ def kernel(name: str, t: np.dtype, x0: np.dtype | None, device_id: int = 0):
     return _module(device_id).get_function(expr)
 
 
-def _stream(c):
+def _stream(c: Call) -> Any:
     import cupy
 
     if c.fam == "torch-cuda":
@@ -56,11 +60,17 @@ def _stream(c):
     return cupy.cuda.get_current_stream()
 
 
-def run(kind: str, c) -> None:
+_KERNELS = {
+    "linf": "linf_step",
+    "proj_linf": "linf_project",
+    "l2": "l2_step",
+    "proj_l2": "l2_project",
+}
+
+
+def run(kind: str, c: Call) -> None:
     """Run ``kind`` ('linf', 'l2', 'proj_linf', 'proj_l2') for a validated call ``c``."""
     import cupy
-
-    from ._api import _TIGHT
 
     fam = c.fam
     if fam == "torch-cuda":
@@ -73,7 +83,7 @@ def run(kind: str, c) -> None:
         if fam == "torch-cuda":
             # DLPack, zero-copy; the consumer stream is torch's current stream (made current
             # above), so torch has nothing to synchronise.
-            conv = [
+            conv: list[Any] = [
                 None if a is None else cupy.from_dlpack(a.detach()) for a in (c.x, c.x0, c.g, c.out)
             ]
         else:
@@ -81,34 +91,25 @@ def run(kind: str, c) -> None:
         x, x0, g, out = conv
         if out is None:
             out = x
-        if isinstance(c.alpha, float):
-            a_arr, sa, a_s = x, -1, tt(c.alpha)
-        else:
-            a_arr, sa, a_s = cupy.asarray(np.asarray(c.alpha, dtype=t)), 1, tt(0)
-        if isinstance(c.eps, float):
-            e_arr, se, e_s = x, -1, tt(c.eps)
-        else:
-            e_arr, se, e_s = cupy.asarray(np.asarray(c.eps, dtype=t)), 1, tt(0)
+        ha, sa, a_s = per_sample_args(c.alpha, t)
+        he, se, e_s = per_sample_args(c.eps, t)
+        # a scalar's array argument is a placeholder (never read): x itself
+        a_arr = x if ha is None else cupy.asarray(ha)
+        e_arr = x if he is None else cupy.asarray(he)
         lo, hi = tt(c.lo), tt(c.hi)
         n_el = np.int64(c.n * c.d)
         d = np.int64(c.d)
+        k = kernel(_KERNELS[kind], t, x0.dtype, dev)
+        args: tuple[Any, ...]
+        if kind in ("linf", "l2"):
+            args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
+        else:
+            args = (x, x0, out, e_arr, np.int32(se), e_s)
         if kind in ("linf", "proj_linf"):
             threads = 256
             blocks = int(min((int(n_el) + threads - 1) // threads, 65535 * 8))
-            if kind == "linf":
-                k = kernel("linf_step", t, x0.dtype, dev)
-                args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
-            else:
-                k = kernel("linf_project", t, x0.dtype, dev)
-                args = (x, x0, out, e_arr, np.int32(se), e_s)
             k((blocks,), (threads,), (*args, lo, hi, d, n_el))
         else:
             threads = 1024 if c.d >= 65536 else (256 if c.d >= 4096 else 128)
-            tight = np.float64(_TIGHT[t])
-            if kind == "l2":
-                k = kernel("l2_step", t, x0.dtype, dev)
-                args = (x, x0, g, out, a_arr, np.int32(sa), a_s, e_arr, np.int32(se), e_s)
-            else:
-                k = kernel("l2_project", t, x0.dtype, dev)
-                args = (x, x0, out, e_arr, np.int32(se), e_s)
+            tight = np.float64(TIGHT[t])
             k((c.n,), (threads,), (*args, lo, hi, d, tight), shared_mem=3 * 8 * threads)

@@ -49,6 +49,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from typing import Any
 
 import numba
 
@@ -77,7 +78,7 @@ _mode = {"mode": "auto"}
 # was in the global symbol scope (Numba's regions run on it); passive: started as a second
 # runtime with sleeping workers; forked: this is a child forked after the pool started;
 # shared: _shares_torch_runtime's answer once the pool has started beside torch.
-_state: dict = {
+_state: dict[str, Any] = {
     "configured": False,
     "pool": False,
     "bound_global": False,
@@ -165,7 +166,7 @@ def _shares_torch_runtime() -> bool:
         _state["shared"] = numba.threading_layer() == "omp" and (
             _state["bound_global"] or len(_openmp_runtimes()) == 1
         )
-    return _state["shared"]
+    return bool(_state["shared"])
 
 
 def _torch_safe() -> bool:

@@ -41,8 +41,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,9 +58,15 @@ SIZES = {
 EPS, ALPHA = 8 / 255, 2 / 255
 EPS_L2, ALPHA_L2 = 0.5, 0.1
 
+#: A row of a table: ``fn`` (what is timed), and ``pool``, ``bytes``, ``note`` or
+#: ``unavailable`` (with the reason).
+Rows = dict[str, dict[str, Any]]
+#: A step function: ``(x, x0, g, alpha, eps)``.
+StepFn = Callable[..., Any]
+
 
 # ----------------------------------------------------------------------------- timing
-def _times(fn: Callable[[], object], reps: int):
+def _times(fn: Callable[[], object], reps: int) -> np.ndarray:
     out = np.empty(reps)
     for i in range(reps):
         t0 = time.perf_counter()
@@ -67,14 +75,14 @@ def _times(fn: Callable[[], object], reps: int):
     return out
 
 
-def _interleaved(rows: dict, reps: int, rounds: int) -> dict:
+def _interleaved(rows: Rows, reps: int, rounds: int) -> dict[str, np.ndarray]:
     """Time every row ``reps`` calls per round for ``rounds`` rounds, rows interleaved, so
     that load from other processes hits every row alike. Rows marked ``pool`` (they wake
     torch's OpenMP pool or Numba's parallel pool) are followed by a pause, so that pool
     workers still spinning after them do not slow the next row (measured: without the
     pause, the 1-thread stream kernel timed right after the torch rows took ~12 ms at 16M
     instead of ~8 ms)."""
-    samples: dict[str, list] = {k: [] for k in rows}
+    samples: dict[str, list[np.ndarray]] = {k: [] for k in rows}
     for r in rows.values():  # warm-up (compilation, caches)
         for _ in range(2):
             r["fn"]()
@@ -87,10 +95,12 @@ def _interleaved(rows: dict, reps: int, rounds: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- baselines
-def _numpy_step(norm, x, x0, g, alpha, eps):
+def _numpy_step(
+    norm: str, x: np.ndarray, x0: np.ndarray, g: np.ndarray, alpha: float, eps: float
+) -> Callable[[], None]:
     if norm == "linf":
 
-        def step():
+        def step() -> None:
             x[...] = x + alpha * np.sign(g)
             np.clip(x, x0 - eps, x0 + eps, out=x)
             np.clip(x, 0.0, 1.0, out=x)
@@ -99,7 +109,7 @@ def _numpy_step(norm, x, x0, g, alpha, eps):
     n = x.shape[0]
     shape = (n,) + (1,) * (x.ndim - 1)
 
-    def step_l2():
+    def step_l2() -> None:
         gn = np.sqrt(np.sum(g.reshape(n, -1) ** 2, axis=1)) + 1e-10
         y = x + alpha * g / gn.reshape(shape)
         d = y - x0
@@ -110,15 +120,15 @@ def _numpy_step(norm, x, x0, g, alpha, eps):
     return step_l2
 
 
-def _torch_fns(torch):
+def _torch_fns(torch: Any) -> dict[str, tuple[StepFn, StepFn]]:
     """The torchattacks formulations (PGD.forward / PGDL2.forward step bodies)."""
 
-    def linf_eager(adv, x0, g, alpha: float, eps: float):
+    def linf_eager(adv: Any, x0: Any, g: Any, alpha: float, eps: float) -> Any:
         adv = adv.detach() + alpha * g.sign()
         delta = torch.clamp(adv - x0, min=-eps, max=eps)
         return torch.clamp(x0 + delta, min=0, max=1).detach()
 
-    def l2_eager(adv, x0, g, alpha: float, eps: float):
+    def l2_eager(adv: Any, x0: Any, g: Any, alpha: float, eps: float) -> Any:
         n = len(adv)
         view = (-1,) + (1,) * (adv.dim() - 1)
         grad_norms = torch.norm(g.view(n, -1), p=2, dim=1) + 1e-10
@@ -131,12 +141,12 @@ def _torch_fns(torch):
         delta = delta * factor.view(view)
         return torch.clamp(x0 + delta, min=0, max=1).detach()
 
-    def linf_inplace(adv, x0, g, alpha: float, eps: float):
+    def linf_inplace(adv: Any, x0: Any, g: Any, alpha: float, eps: float) -> Any:
         adv.add_(g.sign(), alpha=alpha)
         torch.clamp(adv, x0 - eps, x0 + eps, out=adv)
         return adv.clamp_(0, 1)
 
-    def l2_inplace(adv, x0, g, alpha: float, eps: float):
+    def l2_inplace(adv: Any, x0: Any, g: Any, alpha: float, eps: float) -> Any:
         n = len(adv)
         view = (-1,) + (1,) * (adv.dim() - 1)
         gn = torch.linalg.vector_norm(g.view(n, -1), dim=1).clamp_min_(1e-30)
@@ -149,7 +159,7 @@ def _torch_fns(torch):
     return {"linf": (linf_eager, linf_inplace), "l2": (l2_eager, l2_inplace)}
 
 
-def _with_policy(mode: str, kfn, *args):
+def _with_policy(mode: str, kfn: Callable[..., Any], *args: Any) -> Any:
     from tradeoff.kernels import _threads
 
     _threads.policy(mode)
@@ -232,7 +242,9 @@ print(json.dumps(ts))
 """
 
 
-def _child_numpy_times(shape, norm: str, reps: int, rounds: int):
+def _child_numpy_times(
+    shape: tuple[int, ...], norm: str, reps: int, rounds: int
+) -> dict[str, np.ndarray] | None:
     """The step on numpy arrays, and the stream kernels, timed in a child process that never
     imports torch (Numba's pool there runs on the system libgomp, not on torch's runtime);
     a dict of arrays ``step``, ``s1``, ``sp``, or None on failure."""
@@ -277,7 +289,14 @@ def _child_pool_effect(layer: str) -> str:
 
 
 # ----------------------------------------------------------------------------- main
-def _fmt_row(name, t, nbytes, stream, eager, stream1=None):
+def _fmt_row(
+    name: str,
+    t: np.ndarray,
+    nbytes: float,
+    stream: float,
+    eager: float | None,
+    stream1: float | None = None,
+) -> str:
     med = float(np.median(t))
     q1, q3 = np.percentile(t, [25, 75])
     gbs = nbytes / med / 1e9
@@ -290,15 +309,15 @@ def _fmt_row(name, t, nbytes, stream, eager, stream1=None):
     )
 
 
-def _header():
+def _header() -> str:
     return (
         f"  {'implementation':<34} {'median µs':>11} {'IQR µs':>19} {'GB/s':>7} "
         f"{'% stream':>8} {'% 1-thr':>8} {'vs torch':>8}"
     )
 
 
-def main(argv: list[str]) -> int:
-    """Entry point of ``tradeoff bench kernels``; returns the exit status."""
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
+    """The arguments, the sizes and the norms (exits with a usage error on bad input)."""
     ap = argparse.ArgumentParser(
         prog="tradeoff bench kernels",
         description="Fused PGD step kernels vs the stream limit, numpy, torch eager and "
@@ -325,25 +344,13 @@ def main(argv: list[str]) -> int:
     for s in norms:
         if s not in ("linf", "l2"):
             ap.error(f"--norms: unknown norm {s!r}; choose from linf, l2")
+    if args.torch_threads is not None and args.torch_threads < 1:
+        ap.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
+    return args, sizes, norms
 
-    try:
-        import torch
-    except ModuleNotFoundError:
-        torch = None
-    if torch is not None and args.torch_threads is not None:
-        if args.torch_threads < 1:
-            ap.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
-        torch.set_num_threads(args.torch_threads)
-    import numba
 
-    import tradeoff.kernels as K
-    from tradeoff.kernels import _cpu, _threads
-
-    _threads.start_pool()  # as the policy starts it (see _threads), before stream_p runs
-    rng = np.random.default_rng(0)
-    fns = _torch_fns(torch) if torch is not None else None
-    results: dict = {"machine": {}, "tables": {}, "threads": {}}
-
+def _machine(torch: Any, numba: Any) -> dict[str, Any]:
+    """Print the CPU and the library versions; the machine entry of the JSON."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -361,211 +368,307 @@ def main(argv: list[str]) -> int:
             else ", torch missing"
         )
     )
-    results["machine"] = {"cpu": cpu, "cpus": os.cpu_count()}
+    return {"cpu": cpu, "cpus": os.cpu_count()}
+
+
+@dataclass
+class _Bench:
+    """What every table of one run shares: the arguments, torch (or None) and its step
+    functions, the random generator."""
+
+    args: argparse.Namespace
+    torch: Any
+    fns: dict[str, tuple[StepFn, StepFn]]  # empty without torch
+    rng: np.random.Generator
+
+
+@dataclass
+class _Data:
+    """The float32 inputs of one size: ``x``, ``x0`` (and as uint8), ``g``."""
+
+    shape: tuple[int, ...]
+    x: np.ndarray
+    x0: np.ndarray
+    x0u8: np.ndarray
+    g: np.ndarray
+
+    @property
+    def n_el(self) -> int:
+        return math.prod(self.shape)
+
+
+def _data(shape: tuple[int, ...], rng: np.random.Generator) -> _Data:
+    x = rng.random(shape, dtype=np.float32)
+    x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
+    x0u8 = (x0 * 255).round().astype(np.uint8)
+    return _Data(shape, x, x0, x0u8, rng.standard_normal(shape, dtype=np.float32))
+
+
+def _torch_rows(b: _Bench, norm: str, data: _Data, kfn: StepFn, alpha: float, eps: float) -> Rows:
+    """Our step on torch tensors, torch eager (torchattacks and in place), torch.compile."""
+    torch = b.torch
+    tx, tx0, tg = (torch.from_numpy(a.copy()) for a in (data.x, data.x0, data.g))
+    tx2 = tx.clone()
+    eager, inplace = b.fns[norm]
+    rows: Rows = {
+        "tradeoff (torch tensors)": {
+            "fn": lambda tx=tx, tx0=tx0, tg=tg, kfn=kfn, a=alpha, e=eps: kfn(tx, tx0, tg, a, e)
+        },
+        "torch eager (torchattacks)": {
+            "fn": lambda tx0=tx0, tg=tg, f=eager, a=alpha, e=eps: f(tx0, tx0, tg, a, e),
+            "pool": True,
+        },
+        "torch eager, in place": {
+            "fn": lambda tx2=tx2, tx0=tx0, tg=tg, f=inplace, a=alpha, e=eps: f(tx2, tx0, tg, a, e),
+            "pool": True,
+        },
+    }
+    if b.args.no_compile:
+        return rows
+    try:
+        t0 = time.perf_counter()
+        cf = torch.compile(eager, dynamic=False)
+        cf(tx0, tx0, tg, alpha, eps)
+        ctime = time.perf_counter() - t0
+        rows["torch.compile (torchattacks)"] = {
+            "fn": lambda tx0=tx0, tg=tg, f=cf, a=alpha, e=eps: f(tx0, tx0, tg, a, e),
+            "note": f"compiled in {ctime:.0f} s",
+            "pool": True,
+        }
+    except Exception as exc:  # report, do not fail the benchmark
+        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+        rows["torch.compile (torchattacks)"] = {"unavailable": msg}
+    return rows
+
+
+def _par_min(norm: str) -> int:
+    """The size from which the policy may run the step on the pool (see _threads)."""
+    from tradeoff.kernels import _threads
+
+    return _threads.PARALLEL_MIN_ELEMENTS_L2 if norm == "l2" else _threads.PARALLEL_MIN_ELEMENTS
+
+
+def _rows(b: _Bench, norm: str, data: _Data, stream_rows: Rows) -> Rows:
+    """Every row of one table: the stream kernels, numpy, ours, torch's."""
+    import tradeoff.kernels as K
+
+    x, x0, g = data.x, data.x0, data.g
+    alpha, eps = (ALPHA, EPS) if norm == "linf" else (ALPHA_L2, EPS_L2)
+    kfn = K.linf_step if norm == "linf" else K.l2_step
+    rows: Rows = dict(stream_rows)
+    rows["numpy"] = {"fn": _numpy_step(norm, x.copy(), x0, g, alpha, eps)}
+    rows["tradeoff (numpy arrays)"] = {"fn": partial(kfn, x.copy(), x0, g, alpha, eps)}
+    rows["tradeoff (x0 uint8)"] = {
+        "fn": partial(kfn, x.copy(), data.x0u8, g, alpha, eps),
+        "bytes": (3 * 4 + 1) * data.n_el,
+    }
+    if b.torch is not None:
+        rows.update(_torch_rows(b, norm, data, kfn, alpha, eps))
+    if b.torch is not None and data.n_el >= _par_min(norm):
+        rows["tradeoff (numpy), serial policy"] = {
+            "fn": partial(_with_policy, "serial", kfn, x.copy(), x0, g, alpha, eps),
+        }
+    return rows
+
+
+def _print_table(
+    title: str,
+    rows: Rows,
+    t: dict[str, np.ndarray],
+    limits: dict[str, Any],
+    nbytes: int,
+    eager_t: float | None,
+) -> dict[str, Any]:
+    """Print one table (rows against the stream limit ``limits``); its JSON entry."""
+    stream, s1, sp, nt = limits["stream_s"], limits["stream_1"], limits["stream_par"], limits["nt"]
+    which = "1 thread" if s1 <= sp else f"{nt} threads"
+    print(
+        f"\n{title}: stream limit (read 3, write 1) {stream * 1e6:.1f} µs = "
+        f"{nbytes / stream / 1e9:.1f} GB/s ({which}; 1 thread {s1 * 1e6:.1f} µs, "
+        f"{nt} threads {sp * 1e6:.1f} µs)"
+    )
+    print(_header())
+    table: dict[str, Any] = {"stream_s": stream, "stream_1": s1, "stream_par": sp, "rows": {}}
+    for name, r in rows.items():
+        if name in ("s1", "sp"):
+            continue
+        if "unavailable" in r:
+            print(f"  {name:<34} unavailable: {r['unavailable']}")
+            table["rows"][name] = {"unavailable": r["unavailable"]}
+            continue
+        b = r.get("bytes", nbytes)
+        # % of the stream limit at the same byte count (uint8 x0 moves fewer bytes)
+        line = _fmt_row(name, t[name], b, stream * b / nbytes, eager_t, s1 * b / nbytes)
+        print(line + (f"  ({r['note']})" if "note" in r else ""))
+        table["rows"][name] = {
+            "median_s": float(np.median(t[name])),
+            "q1_s": float(np.percentile(t[name], 25)),
+            "q3_s": float(np.percentile(t[name], 75)),
+            "bytes": b,
+        }
+    return table
+
+
+def _cpu_tables(b: _Bench, results: dict[str, Any], sizes: list[str], norms: list[str]) -> None:
+    """One table per size and norm: every row timed, interleaved, against the stream limit."""
+    import numba
+
+    from tradeoff.kernels import _cpu
+
+    reps_small, rounds = (20, 5) if b.args.quick else (30, 15)
+    nt = numba.config.NUMBA_NUM_THREADS
+    for size in sizes:
+        data = _data(SIZES[size], b.rng)
+        n_el = data.n_el
+        big = n_el > 4_000_000
+        reps = 1 if big else reps_small
+        rnds = (4 if b.args.quick else 15) if big else rounds
+        nbytes = 4 * 4 * n_el
+        xs, ys, zs = (a.reshape(-1) for a in (data.x.copy(), data.x0.copy(), data.g.copy()))
+        stream_rows: Rows = {
+            "s1": {"fn": partial(_cpu.stream_s, xs, ys, zs)},
+            "sp": {"fn": partial(_cpu.stream_p, xs, ys, zs, nt), "pool": True},
+        }
+        for norm in norms:
+            rows = _rows(b, norm, data, stream_rows)
+            t = _interleaved({k: v for k, v in rows.items() if "unavailable" not in v}, reps, rnds)
+            s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))
+            if b.torch is not None and not b.args.no_threads:
+                # the numpy path as a torch-free program sees it
+                tc = _child_numpy_times(data.shape, norm, reps * 2 if big else reps, rnds)
+                name = "tradeoff (numpy, no torch loaded)"
+                if tc is None:
+                    rows[name] = {"unavailable": "child process failed"}
+                else:
+                    pol = "pool" if n_el >= _par_min(norm) else "serial"
+                    rows[name] = {"note": f"child process, {pol}", "pool": True}
+                    t[name] = tc["step"]
+                    # the stream limit is the best seen in either process
+                    s1 = min(s1, float(np.median(tc["s1"])))
+                    sp = min(sp, float(np.median(tc["sp"])))
+            limits = {"stream_s": min(s1, sp), "stream_1": s1, "stream_par": sp, "nt": nt}
+            eager_t = float(np.median(t["torch eager (torchattacks)"])) if b.torch else None
+            title = f"{norm} step, {size} = {'×'.join(map(str, data.shape))} float32"
+            table = _print_table(title, rows, t, limits, nbytes, eager_t)
+            results["tables"][f"{norm} {size}"] = table
+
+
+def _alternate(
+    probe: Callable[[], object], step: Callable[[], object], blocks: int, reps: int
+) -> tuple[float, float]:
+    """Median torch time alone and right after ``step``, in alternating blocks."""
+    alone, right_after = [], []
+    for _ in range(blocks):
+        alone.append(_times(probe, reps))
+        for _ in range(reps):
+            step()
+            t0 = time.perf_counter()
+            probe()
+            right_after.append(time.perf_counter() - t0)
+    return float(np.median(np.concatenate(alone))), float(np.median(right_after))
+
+
+def _thread_effects(
+    b: _Bench, results: dict[str, Any], probe: Callable[[], object], before: float
+) -> None:
+    """What the thread-pool policy costs torch: torch eager before and after our kernels,
+    alone vs right after our steps, CPU burnt by spinning workers, and child processes
+    with the ``omp`` and ``workqueue`` layers."""
+    import tradeoff.kernels as K
+    from tradeoff.kernels import _threads
+
+    rng = b.rng
+    after = float(np.median(_times(probe, 400)))
+    # a PGD loop alternates the step with torch's forward/backward: time torch right
+    # after one of our steps, small (serial) and 16M (parallel pool)
+    sx, sx0, sg = (rng.random((128, 784), dtype=np.float32) for _ in range(3))
+    bx, bx0, bg = (rng.random((128, 131072), dtype=np.float32) for _ in range(3))
+    small = partial(K.l2_step, sx, sx0, sg, ALPHA_L2, EPS_L2)
+    large = partial(K.l2_step, bx, bx0, bg, ALPHA_L2, EPS_L2)
+    nb = 4 if b.args.quick else 10
+    a_small, after_small = _alternate(probe, small, nb, 25)
+    a_large, after_large = _alternate(probe, large, nb, 4)
+    a_serial, after_serial = _alternate(probe, partial(_with_policy, "serial", large), nb, 4)
+    pool = "pool" if _threads.parallel_ok(16 * 2**20, l2=True) else "serial"
+    print(
+        f"  torch eager l2 step 128×784 (torchattacks), this process: {before * 1e6:.1f} µs "
+        f"before any of our kernels ran, {after * 1e6:.1f} µs after all of them.\n"
+        f"  Alternating blocks, torch alone vs right after each of our l2 steps:\n"
+        f"    128×784, the policy ({pool})        {a_small * 1e6:8.1f} vs "
+        f"{after_small * 1e6:8.1f} µs ({after_small / a_small:.2f}×)\n"
+        f"    16M, the policy ({pool})            {a_large * 1e6:8.1f} vs "
+        f"{after_large * 1e6:8.1f} µs ({after_large / a_large:.2f}×)\n"
+        f"    16M, policy('serial')            {a_serial * 1e6:8.1f} vs "
+        f"{after_serial * 1e6:8.1f} µs ({after_serial / a_serial:.2f}×)"
+    )
+    results["threads"].update(
+        torch_l2_before_s=before,
+        torch_l2_after_s=after,
+        alone_vs_after_small_step_s=[a_small, after_small],
+        alone_vs_after_16M_step_s=[a_large, after_large],
+        alone_vs_after_16M_serial_step_s=[a_serial, after_serial],
+    )
+    # Who spins after whom: process CPU time burnt while the main thread sleeps right
+    # after a torch op and right after one of our pool steps. On one shared OpenMP
+    # runtime the same workers spin down the same way after both.
+    burn_torch = _burn_after(lambda: probe())
+    burn_ours = _burn_after(large)
+    print(
+        f"  CPU ms burnt in the 100 ms after a torch op: {burn_torch:.1f}; after our 16M "
+        f"step ({pool}): {burn_ours:.1f} (idle process: < 0.2)"
+    )
+    results["threads"].update(burn_after_torch_ms=burn_torch, burn_after_ours_ms=burn_ours)
+    for layer in ("omp", "workqueue"):
+        eff = _child_pool_effect(layer)
+        print(
+            f"  child process, torch first, then a raw Numba parallel 128×784 kernel, "
+            f"layer {layer:<9}: torch eager l2 {eff}"
+        )
+        results["threads"][f"child_{layer}"] = eff
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``tradeoff bench kernels``; returns the exit status."""
+    args, sizes, norms = _parse(argv)
+    try:
+        import torch
+    except ModuleNotFoundError:
+        torch = None  # type: ignore[assignment]  # the rows that need torch are left out
+    if torch is not None and args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
+    import numba
+
+    from tradeoff.kernels import _threads
+
+    _threads.start_pool()  # as the policy starts it (see _threads), before stream_p runs
+    rng = np.random.default_rng(0)
+    b = _Bench(args, torch, _torch_fns(torch) if torch is not None else {}, rng)
+    results: dict[str, Any] = {"machine": _machine(torch, numba), "tables": {}, "threads": {}}
 
     # torch eager before any of our kernels (or any Numba parallel code) ran
     probe = None
     if torch is not None:
         px, px0, pg = (torch.rand(128, 784) for _ in range(3))
 
-        def probe():
-            return fns["l2"][0](px, px0, pg, ALPHA_L2, EPS_L2)
+        def probe() -> Any:
+            return b.fns["l2"][0](px, px0, pg, ALPHA_L2, EPS_L2)
 
         _times(probe, 50)  # warm-up
         before = float(np.median(_times(probe, 400)))
 
-    reps_small, rounds = (20, 5) if args.quick else (30, 15)
-    for size in sizes:
-        shape = SIZES[size]
-        n_el = math.prod(shape)
-        big = n_el > 4_000_000
-        reps = 1 if big else reps_small
-        rnds = (4 if args.quick else 15) if big else rounds
-        x = rng.random(shape, dtype=np.float32)
-        x0 = np.clip(x + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
-        x0u8 = (x0 * 255).round().astype(np.uint8)
-        g = rng.standard_normal(shape, dtype=np.float32)
-        nbytes = 4 * 4 * n_el
-        xs, ys, zs = (a.reshape(-1) for a in (x.copy(), x0.copy(), g.copy()))
-        nt = numba.config.NUMBA_NUM_THREADS
-        stream_rows = {
-            "s1": {"fn": partial(_cpu.stream_s, xs, ys, zs)},
-            "sp": {"fn": partial(_cpu.stream_p, xs, ys, zs, nt), "pool": True},
-        }
-        for norm in norms:
-            alpha, eps = (ALPHA, EPS) if norm == "linf" else (ALPHA_L2, EPS_L2)
-            kfn = K.linf_step if norm == "linf" else K.l2_step
-            xa = x.copy()
-            xb = x.copy()
-            rows: dict = dict(stream_rows)
-            xn = x.copy()
-            rows["numpy"] = {"fn": _numpy_step(norm, xn, x0, g, alpha, eps)}
-            rows["tradeoff (numpy arrays)"] = {"fn": partial(kfn, xa, x0, g, alpha, eps)}
-            rows["tradeoff (x0 uint8)"] = {
-                "fn": partial(kfn, xb, x0u8, g, alpha, eps),
-                "bytes": (3 * 4 + 1) * n_el,
-            }
-            if torch is not None:
-                tx, tx0, tg = (torch.from_numpy(a.copy()) for a in (x, x0, g))
-                tx2 = tx.clone()
-                eager, inplace = fns[norm]
-                rows["tradeoff (torch tensors)"] = {
-                    "fn": lambda tx=tx, tx0=tx0, tg=tg, kfn=kfn, a=alpha, e=eps: kfn(
-                        tx, tx0, tg, a, e
-                    )
-                }
-                rows["torch eager (torchattacks)"] = {
-                    "fn": lambda tx0=tx0, tg=tg, f=eager, a=alpha, e=eps: f(tx0, tx0, tg, a, e),
-                    "pool": True,
-                }
-                rows["torch eager, in place"] = {
-                    "fn": lambda tx2=tx2, tx0=tx0, tg=tg, f=inplace, a=alpha, e=eps: f(
-                        tx2, tx0, tg, a, e
-                    ),
-                    "pool": True,
-                }
-                if not args.no_compile:
-                    try:
-                        t0 = time.perf_counter()
-                        cf = torch.compile(eager, dynamic=False)
-                        cf(tx0, tx0, tg, alpha, eps)
-                        ctime = time.perf_counter() - t0
-                        rows["torch.compile (torchattacks)"] = {
-                            "fn": lambda tx0=tx0, tg=tg, f=cf, a=alpha, e=eps: f(
-                                tx0, tx0, tg, a, e
-                            ),
-                            "note": f"compiled in {ctime:.0f} s",
-                            "pool": True,
-                        }
-                    except Exception as exc:  # report, do not fail the benchmark
-                        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
-                        rows["torch.compile (torchattacks)"] = {"unavailable": msg}
-            par_min = (
-                _threads.PARALLEL_MIN_ELEMENTS_L2
-                if norm == "l2"
-                else _threads.PARALLEL_MIN_ELEMENTS
-            )
-            if torch is not None and n_el >= par_min:
-                xs1 = x.copy()
-                rows["tradeoff (numpy), serial policy"] = {
-                    "fn": partial(_with_policy, "serial", kfn, xs1, x0, g, alpha, eps),
-                }
-            t = _interleaved({k: v for k, v in rows.items() if "unavailable" not in v}, reps, rnds)
-            s1, sp = float(np.median(t.pop("s1"))), float(np.median(t.pop("sp")))
-            if torch is not None and not args.no_threads:
-                # the numpy path as a torch-free program sees it
-                tc = _child_numpy_times(shape, norm, reps * 2 if big else reps, rnds)
-                name = "tradeoff (numpy, no torch loaded)"
-                if tc is None:
-                    rows[name] = {"unavailable": "child process failed"}
-                else:
-                    pol = "pool" if n_el >= par_min else "serial"
-                    rows[name] = {"note": f"child process, {pol}", "pool": True}
-                    t[name] = tc["step"]
-                    # the stream limit is the best seen in either process
-                    s1 = min(s1, float(np.median(tc["s1"])))
-                    sp = min(sp, float(np.median(tc["sp"])))
-            stream = min(s1, sp)
-            which = "1 thread" if s1 <= sp else f"{nt} threads"
-            eager_t = float(np.median(t["torch eager (torchattacks)"])) if torch else None
-            title = f"{norm} step, {size} = {'×'.join(map(str, shape))} float32"
-            print(
-                f"\n{title}: stream limit (read 3, write 1) {stream * 1e6:.1f} µs = "
-                f"{nbytes / stream / 1e9:.1f} GB/s ({which}; 1 thread {s1 * 1e6:.1f} µs, "
-                f"{nt} threads {sp * 1e6:.1f} µs)"
-            )
-            print(_header())
-            table = {"stream_s": stream, "stream_1": s1, "stream_par": sp, "rows": {}}
-            for name, r in rows.items():
-                if name in ("s1", "sp"):
-                    continue
-                if "unavailable" in r:
-                    print(f"  {name:<34} unavailable: {r['unavailable']}")
-                    table["rows"][name] = {"unavailable": r["unavailable"]}
-                    continue
-                b = r.get("bytes", nbytes)
-                # % of the stream limit at the same byte count (uint8 x0 moves fewer bytes)
-                line = _fmt_row(name, t[name], b, stream * b / nbytes, eager_t, s1 * b / nbytes)
-                print(line + (f"  ({r['note']})" if "note" in r else ""))
-                table["rows"][name] = {
-                    "median_s": float(np.median(t[name])),
-                    "q1_s": float(np.percentile(t[name], 25)),
-                    "q3_s": float(np.percentile(t[name], 75)),
-                    "bytes": b,
-                }
-            results["tables"][f"{norm} {size}"] = table
-
+    _cpu_tables(b, results, sizes, norms)
     _gpu_tables(results, sizes, norms, args.quick)
 
     print("\nthread pools: " + _threads.describe())
     if probe is not None and not args.no_threads:
-        after = float(np.median(_times(probe, 400)))
-        # a PGD loop alternates the step with torch's forward/backward: time torch right
-        # after one of our steps, small (serial) and 16M (parallel pool)
-        sx, sx0, sg = (rng.random((128, 784), dtype=np.float32) for _ in range(3))
-        bx, bx0, bg = (rng.random((128, 131072), dtype=np.float32) for _ in range(3))
-        small = partial(K.l2_step, sx, sx0, sg, ALPHA_L2, EPS_L2)
-        large = partial(K.l2_step, bx, bx0, bg, ALPHA_L2, EPS_L2)
-
-        def alternate(step, blocks, reps):
-            # torch timed alone and right after ``step``, in alternating blocks
-            alone, right_after = [], []
-            for _ in range(blocks):
-                alone.append(_times(probe, reps))
-                for _ in range(reps):
-                    step()
-                    t0 = time.perf_counter()
-                    probe()
-                    right_after.append(time.perf_counter() - t0)
-            return float(np.median(np.concatenate(alone))), float(np.median(right_after))
-
-        nb = 4 if args.quick else 10
-        a_small, after_small = alternate(small, nb, 25)
-        a_large, after_large = alternate(large, nb, 4)
-        a_serial, after_serial = alternate(partial(_with_policy, "serial", large), nb, 4)
-        pool = "pool" if _threads.parallel_ok(16 * 2**20, l2=True) else "serial"
-        print(
-            f"  torch eager l2 step 128×784 (torchattacks), this process: {before * 1e6:.1f} µs "
-            f"before any of our kernels ran, {after * 1e6:.1f} µs after all of them.\n"
-            f"  Alternating blocks, torch alone vs right after each of our l2 steps:\n"
-            f"    128×784, the policy ({pool})        {a_small * 1e6:8.1f} vs "
-            f"{after_small * 1e6:8.1f} µs ({after_small / a_small:.2f}×)\n"
-            f"    16M, the policy ({pool})            {a_large * 1e6:8.1f} vs "
-            f"{after_large * 1e6:8.1f} µs ({after_large / a_large:.2f}×)\n"
-            f"    16M, policy('serial')            {a_serial * 1e6:8.1f} vs "
-            f"{after_serial * 1e6:8.1f} µs ({after_serial / a_serial:.2f}×)"
-        )
-        results["threads"].update(
-            torch_l2_before_s=before,
-            torch_l2_after_s=after,
-            alone_vs_after_small_step_s=[a_small, after_small],
-            alone_vs_after_16M_step_s=[a_large, after_large],
-            alone_vs_after_16M_serial_step_s=[a_serial, after_serial],
-        )
-        # Who spins after whom: process CPU time burnt while the main thread sleeps right
-        # after a torch op and right after one of our pool steps. On one shared OpenMP
-        # runtime the same workers spin down the same way after both.
-        burn_torch = _burn_after(lambda: probe())
-        burn_ours = _burn_after(large)
-        print(
-            f"  CPU ms burnt in the 100 ms after a torch op: {burn_torch:.1f}; after our 16M "
-            f"step ({pool}): {burn_ours:.1f} (idle process: < 0.2)"
-        )
-        results["threads"].update(burn_after_torch_ms=burn_torch, burn_after_ours_ms=burn_ours)
-        for layer in ("omp", "workqueue"):
-            eff = _child_pool_effect(layer)
-            print(
-                f"  child process, torch first, then a raw Numba parallel 128×784 kernel, "
-                f"layer {layer:<9}: torch eager l2 {eff}"
-            )
-            results["threads"][f"child_{layer}"] = eff
+        _thread_effects(b, results, probe, before)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
         print(f"wrote {args.json}")
     return 0
 
 
-def _gpu_tables(results: dict, sizes, norms, quick: bool) -> None:
+def _gpu_tables(results: dict[str, Any], sizes: list[str], norms: list[str], quick: bool) -> None:
     """CuPy and Numba CUDA rows against a device-to-device copy, when a GPU is present."""
     import tradeoff.kernels as K
 
@@ -590,7 +693,7 @@ def _gpu_tables(results: dict, sizes, norms, quick: bool) -> None:
         y = cupy.empty_like(x)
         nbytes = 16 * n_el
 
-        def timed(fn):
+        def timed(fn: Callable[[], object]) -> np.ndarray:
             for _ in range(3):
                 fn()
             start, stop = cupy.cuda.Event(), cupy.cuda.Event()

@@ -33,14 +33,22 @@ throughout (its norm is NaN), never left unprojected.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["l2_step", "linf_step", "project_l2", "project_linf"]
 
 
+#: α or ε: one value for the batch or one per sample (shape ``(batch,)``).
+PerSample = float | np.ndarray
+
+
 def _x0_values(x0: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if x0.dtype == np.uint8:
-        return x0.astype(dtype) / dtype.type(255)
+        out: np.ndarray = x0.astype(dtype) / dtype.type(255)
+        return out
     return x0.astype(dtype, copy=False)
 
 
@@ -51,18 +59,28 @@ def _per_sample(v: float | np.ndarray, dtype: np.dtype, ndim: int) -> np.ndarray
     return arr
 
 
-def _clip(y: np.ndarray, lower, upper) -> np.ndarray:
+def _clip(y: np.ndarray, lower: Any, upper: Any) -> np.ndarray:
     y = np.where(y < lower, lower, y)
-    return np.where(y > upper, upper, y)
+    out: np.ndarray = np.where(y > upper, upper, y)
+    return out
 
 
-def _clip_ball(y: np.ndarray, lower, upper) -> np.ndarray:
+def _clip_ball(y: np.ndarray, lower: Any, upper: Any) -> np.ndarray:
     """The ε-box: a NaN bound (a non-finite x0) gives NaN, never an unconstrained value."""
     y = np.where(y >= lower, y, lower)
-    return np.where(y <= upper, y, upper)
+    out: np.ndarray = np.where(y <= upper, y, upper)
+    return out
 
 
-def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0):
+def linf_step(
+    x: npt.ArrayLike,
+    x0: npt.ArrayLike,
+    g: npt.ArrayLike,
+    alpha: PerSample,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> np.ndarray:
     """Reference l∞ PGD step; returns a new array of ``x``'s dtype (see module docstring)."""
     x = np.asarray(x)
     t = x.dtype
@@ -77,7 +95,9 @@ def linf_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0):
     return _clip(y, t.type(lo), t.type(hi)).astype(t)
 
 
-def project_linf(x, x0, eps, lo=0.0, hi=1.0):
+def project_linf(
+    x: npt.ArrayLike, x0: npt.ArrayLike, eps: PerSample, lo: float = 0.0, hi: float = 1.0
+) -> np.ndarray:
     """Reference projection onto the l∞ ball of radius ``eps`` around ``x0`` and the box."""
     x = np.asarray(x)
     t = x.dtype
@@ -88,10 +108,19 @@ def project_linf(x, x0, eps, lo=0.0, hi=1.0):
 
 
 def _sample_norm(v: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.sum(v.reshape(v.shape[0], -1) ** 2, axis=1))
+    out: np.ndarray = np.sqrt(np.sum(v.reshape(v.shape[0], -1) ** 2, axis=1))
+    return out
 
 
-def _l2(x, x0, g, alpha, eps, lo, hi):
+def _l2(
+    x: npt.ArrayLike,
+    x0: npt.ArrayLike,
+    g: npt.ArrayLike | None,
+    alpha: PerSample,
+    eps: PerSample,
+    lo: float,
+    hi: float,
+) -> np.ndarray:
     x = np.asarray(x)
     t = x.dtype
     n = x.shape[0]
@@ -117,11 +146,21 @@ def _l2(x, x0, g, alpha, eps, lo, hi):
     return _clip(z, t.type(lo), t.type(hi)).astype(t)
 
 
-def l2_step(x, x0, g, alpha, eps, lo=0.0, hi=1.0):
+def l2_step(
+    x: npt.ArrayLike,
+    x0: npt.ArrayLike,
+    g: npt.ArrayLike,
+    alpha: PerSample,
+    eps: PerSample,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> np.ndarray:
     """Reference l2 PGD step; returns a new array of ``x``'s dtype (see module docstring)."""
     return _l2(x, x0, g, alpha, eps, lo, hi)
 
 
-def project_l2(x, x0, eps, lo=0.0, hi=1.0):
+def project_l2(
+    x: npt.ArrayLike, x0: npt.ArrayLike, eps: PerSample, lo: float = 0.0, hi: float = 1.0
+) -> np.ndarray:
     """Reference projection onto the l2 ball (per sample) around ``x0`` and the box."""
     return _l2(x, x0, None, 0.0, eps, lo, hi)

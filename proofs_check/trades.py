@@ -10,29 +10,30 @@
 * The label balance of example (2): P(Y = −1) = nε + min(1 − 2nε, ε), n = ⌊1/(2ε)⌋, which
   is 1/2 iff 1/(2ε) is an integer.
 
-Each derivation is returned as a :class:`Derivation` (the claim, whether sympy confirmed
-it and the expressions it found); :mod:`tradeoff.checks.trades` turns them into checks.
+Each derivation is returned as a :class:`tradeoff.verify.Check` (``boolean``: the claim,
+whether sympy confirmed it; ``data``: the expressions it found), with an id and a source
+relative to the paper (``exponential.argmin``, ``Table 2``); :mod:`tradeoff.checks.trades`
+files them under ``trades.proof.*``.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 import sympy as sp
 
-__all__ = ["Derivation", "decomposition", "derivations", "label_balance", "table2_psi"]
+from tradeoff.verify import Check
+
+__all__ = ["decomposition", "derivations", "label_balance", "table2_psi"]
 
 
-@dataclass(frozen=True)
-class Derivation:
-    """One symbolic step: ``ok`` is sympy's verdict, ``detail`` what was derived."""
-
-    name: str
-    claim: str
-    ok: bool
-    detail: str
-    expressions: dict = field(default_factory=dict, compare=False)
+def _derived(
+    name: str, source: str, claim: str, ok: bool, detail: str, expressions: dict | None = None
+) -> Check:
+    """One symbolic step as a check: PASS iff sympy confirmed it; ``data`` holds what was
+    derived (sympy expressions, by name)."""
+    return replace(Check.boolean(name, source, claim, ok, detail=detail), data=expressions or {})
 
 
 def _vanishes(expr: sp.Expr) -> bool:
@@ -49,7 +50,7 @@ def _split_logs(expr: sp.Expr) -> sp.Expr:
     return sp.expand_log(expr, force=True)
 
 
-def table2_psi(loss: str) -> list[Derivation]:
+def table2_psi(loss: str) -> list[Check]:
     """Derive ψ for ``loss`` in {"exponential", "logistic"} (Table 2 of Zhang et al.).
 
     η ∈ (0, 1) is written through its odds q = η/(1 − η) > 0 and θ ∈ (0, 1) as
@@ -75,7 +76,7 @@ def table2_psi(loss: str) -> list[Derivation]:
     else:
         raise ValueError(f"loss must be 'exponential' or 'logistic', got {loss!r}")
     c = eta * phi + (1 - eta) * phi.subs(alpha, -alpha)
-    out: list[Derivation] = []
+    out: list[Check] = []
 
     # 1. the stationary point, solved in z = e^α > 0; C'' > 0 makes it the global minimum
     dc = sp.diff(c, alpha)
@@ -86,8 +87,9 @@ def table2_psi(loss: str) -> list[Derivation]:
     d2 = sp.factor(sp.diff(c, alpha, 2).subs(alpha, sp.log(z)))
     convex = bool(d2.is_positive)
     out.append(
-        Derivation(
+        _derived(
             f"{loss}.argmin",
+            "Table 2",
             "C_η has one stationary point α* and C_η'' > 0, so α* is the global minimiser",
             ok_root and convex,
             f"α* = {alpha_star} with q = η/(1−η); C''(log z) = {d2}",
@@ -98,8 +100,9 @@ def table2_psi(loss: str) -> list[Derivation]:
     h = sp.expand_log(sp.powsimp(c.subs(alpha, alpha_star)), force=True)
     ok_h = ok_root and _vanishes(h - h_expected)
     out.append(
-        Derivation(
+        _derived(
             f"{loss}.H",
+            "Table 2",
             "H(η) = C_η(α*) = " + ("2√(η(1−η))" if loss == "exponential" else "h₂(η) (bits)"),
             ok_h,
             f"H = {sp.factor(h)} (q = η/(1−η))",
@@ -112,8 +115,9 @@ def table2_psi(loss: str) -> list[Derivation]:
     slope_ok = _vanishes(dc0 - phi_prime0 * (2 * eta - 1)) and bool(phi_prime0.is_negative)
     h_minus = sp.factor(sp.expand_log(c.subs(alpha, 0), force=True))
     out.append(
-        Derivation(
+        _derived(
             f"{loss}.H_minus",
+            "Table 2",
             "for η ≥ 1/2, H⁻(η) = C_η(0) = φ(0) = 1 (C'(0) = φ'(0)(2η−1) ≤ 0 and C convex)",
             slope_ok and convex and h_minus == 1,
             f"C'(0) = {dc0}, φ'(0) = {phi_prime0}, H⁻ = {h_minus}",
@@ -131,8 +135,9 @@ def table2_psi(loss: str) -> list[Derivation]:
         diff = psi_t - table.subs(theta, th)
     ok_tab = _vanishes(diff)
     out.append(
-        Derivation(
+        _derived(
             f"{loss}.psi_tilde",
+            "Table 2",
             f"ψ̃(θ) = H⁻ − H at η = (1+θ)/2 equals Table 2: {table}",
             ok_tab,
             "ψ̃(θ) − Table 2 reduces to "
@@ -146,8 +151,9 @@ def table2_psi(loss: str) -> list[Derivation]:
     convex_t = bool(sp.factor(sp.together(d2t.subs(theta, th))).is_positive)
     zero = table.subs(theta, 0) == 0
     out.append(
-        Derivation(
+        _derived(
             f"{loss}.psi_convex",
+            "Table 2",
             "ψ̃'' > 0 on (0, 1) and ψ̃(0) = 0, so ψ = ψ̃** = ψ̃",
             convex_t and zero,
             f"ψ̃''(θ) = {d2t}",
@@ -157,7 +163,7 @@ def table2_psi(loss: str) -> list[Derivation]:
     return out
 
 
-def decomposition() -> Derivation:
+def decomposition() -> Check:
     """R_rob = R_nat + R_bdy (Eq. (1)) as an identity of indicators, by satisfiability.
 
     Boolean atoms: the sign of f(x) (P: > 0, Z: = 0, N: < 0, exactly one), the label
@@ -177,15 +183,16 @@ def decomposition() -> Derivation:
     bdy = And(near_boundary, f_y_pos)
     claim = And(sp.Equivalent(rob, Or(nat, bdy)), Not(And(nat, bdy)))
     counterexample = sp.satisfiable(And(sign_cases, ball_has_x, Not(claim)))
-    return Derivation(
+    return _derived(
         "decomposition",
+        "Eq. (1)",
         "1{∃x'∈B(x,ε): f(x')y ≤ 0} = 1{f(x)y ≤ 0} + 1{x ∈ B(DB(f),ε), f(x)y > 0}",
         counterexample is False,
         "negation unsatisfiable" if counterexample is False else f"case {counterexample}",
     )
 
 
-def label_balance() -> Derivation:
+def label_balance() -> Check:
     """P(Y = −1) in example (2) is nε + min(r, ε), r = 1 − 2nε, n = ⌊1/(2ε)⌋; it equals
     1/2 iff r = 0 (1/(2ε) an integer), and P(Y = −1) − P(Y = +1) = min(r, ε) − max(r − ε, 0)
     which is > 0 for r ∈ (0, 2ε)."""
@@ -201,8 +208,9 @@ def label_balance() -> Derivation:
     low = sp.factor(gap.subs(r, r_low))
     high = sp.factor(gap.subs(r, r_high))
     ok = total == [0, 0] and bool(low.is_positive) and bool(high.is_positive)
-    return Derivation(
+    return _derived(
         "label_balance",
+        "Table 1 / Eq. (2)",
         "P(Y=−1) + P(Y=+1) = 1 and P(Y=−1) > 1/2 whenever 1/(2ε) is not an integer",
         ok,
         f"P(Y=−1) − P(Y=+1) = {gap}; = {low} on r∈(0,ε), {high} on r∈(ε,2ε)",
@@ -211,7 +219,7 @@ def label_balance() -> Derivation:
 
 
 @functools.lru_cache(maxsize=1)
-def derivations() -> tuple[Derivation, ...]:
+def derivations() -> tuple[Check, ...]:
     """All derivations of this module (cached: sympy takes about a second)."""
     return (
         *table2_psi("exponential"),

@@ -12,16 +12,19 @@
   from its density, independently of ``scipy.special``.
 * :func:`svm_accuracy_mp` — the exact accuracy of a reduced SVM ``(w1, v)`` by mpmath.
 
-Each returns :class:`ProofResult` records; :mod:`tradeoff.checks.tsipras` turns them into
-``tradeoff verify`` checks.
+Each returns :class:`tradeoff.verify.Check` records, with ids and sources relative to
+the paper (``thm2_1.standard``, ``Appendix B``): identities as
+:meth:`~tradeoff.verify.Check.boolean`, the quadratures as
+:meth:`~tradeoff.verify.Check.bound` (value, relation, bound, computed to 20 digits and
+rounded to float). :mod:`tradeoff.checks.tsipras` files them under
+``tsipras.proof.*``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from tradeoff.verify import Check
 
 __all__ = [
-    "ProofResult",
     "lemma_constants",
     "svm_accuracy_mp",
     "svm_algebra",
@@ -31,25 +34,6 @@ __all__ = [
 _DPS = 20
 
 
-@dataclass(frozen=True)
-class ProofResult:
-    """One verified step.
-
-    ``kind`` is ``"identity"`` (``ok`` says whether it holds symbolically) or ``"bound"``
-    (``value relation bound``, computed to ``_DPS`` digits and rounded to float).
-    """
-
-    key: str
-    source: str
-    claim: str
-    kind: str
-    ok: bool
-    value: float | None = None
-    relation: str | None = None
-    bound: float | None = None
-    detail: str = ""
-
-
 def _is_zero(expr) -> bool:
     """Exact zero test for the rational expressions of Appendix B."""
     import sympy as sp
@@ -57,7 +41,7 @@ def _is_zero(expr) -> bool:
     return sp.cancel(sp.together(sp.expand(expr))) == 0
 
 
-def theorem_2_1_algebra() -> list[ProofResult]:
+def theorem_2_1_algebra() -> list[Check]:
     """Verify the algebra of the proof of Theorem 2.1 (Appendix B) for symbolic p."""
     import sympy as sp
 
@@ -77,11 +61,10 @@ def theorem_2_1_algebra() -> list[ProofResult]:
     ok_std = _is_zero(std - (1 - half * (p * a + q * b)))
     ok_std_paper = _is_zero(std - half * (p * (1 + ppp - pmm) + q * (1 + pmp - ppm)))
     out.append(
-        ProofResult(
+        Check.boolean(
             "thm2_1.standard",
             "Appendix B",
             "standard accuracy = 1/2(p(1+p_++-p_--) + (1-p)(1+p_-+-p_+-)) = 1 - (p a + (1-p) b)/2",
-            "identity",
             ok_std and ok_std_paper,
             detail="sympy, symbolic p (the paper's 0.7 generalised)",
         )
@@ -89,11 +72,10 @@ def theorem_2_1_algebra() -> list[ProofResult]:
     ok_adv = _is_zero(adv - half * (q * a + p * b))
     ok_adv_paper = _is_zero(adv - half * (p * (1 + ppm - pmp) + q * (1 + pmm - ppp)))
     out.append(
-        ProofResult(
+        Check.boolean(
             "thm2_1.adversarial",
             "Appendix B",
             "adversarial accuracy = 1/2(p(1+p_+--p_-+) + (1-p)(1+p_---p_++)) = ((1-p) a + p b)/2",
-            "identity",
             ok_adv and ok_adv_paper,
             detail="sympy, symbolic p",
         )
@@ -110,12 +92,11 @@ def theorem_2_1_algebra() -> list[ProofResult]:
     # std >= 1 - delta  <=>  p a + (1-p) b <= 2 delta, hence adv <= p/(1-p) delta.
     ok_std_constraint = _is_zero((1 - std) - half * (p * a + q * b))
     out.append(
-        ProofResult(
+        Check.boolean(
             "thm2_1.inequality",
             "Theorem 2.1 / Appendix B",
             "p/(1-p)(p a+(1-p) b)/2 - ((1-p) a+p b)/2 = a(2p-1)/(2(1-p)) >= 0 for a >= 0, "
             "p in (1/2, 1); so std >= 1-delta implies adv <= p/(1-p) delta",
-            "identity",
             ok_gap and ok_sign and ok_std_constraint,
             detail="coefficient (2p-1)/(2(1-p)) = u/2 > 0 with p = (1+u)/(2+u), u > 0",
         )
@@ -131,12 +112,11 @@ def theorem_2_1_algebra() -> list[ProofResult]:
     ok_const = (p / q).subs(p, seven) == sp.Rational(7, 3)
     ok_const2 = _is_zero(seven / (2 * three) * 2 * delta - sp.Rational(7, 3) * delta)
     out.append(
-        ProofResult(
+        Check.boolean(
             "thm2_1.paper_step",
             "Appendix B",
             "at p = 0.7: (0.3*49/9 a + 0.7 b)/2 = (0.7/0.6)(0.7a + 0.3b) and (0.7/0.6)*2 delta "
             "= 7/3 delta = p/(1-p) delta",
-            "identity",
             ok_step and ok_const and ok_const2,
             detail="49/9 = (0.7/0.3)^2, the factor that turns 0.3a into (0.7/0.6)*0.7a",
         )
@@ -148,12 +128,11 @@ def theorem_2_1_algebra() -> list[ProofResult]:
         and _is_zero((p / q * delta).subs(delta, q) - p)
     )
     out.append(
-        ProofResult(
+        Check.boolean(
             "thm2_1.tight_vertex",
             "Section 2.1 (after Theorem 2.1)",
             "f = sign(x1) (p_++ = p_+- = 1, p_-+ = p_-- = 0) has standard = adversarial = p "
             "= the bound at delta = 1-p",
-            "identity",
             ok_tight,
             detail="sympy, symbolic p",
         )
@@ -161,7 +140,7 @@ def theorem_2_1_algebra() -> list[ProofResult]:
     return out
 
 
-def svm_algebra() -> list[ProofResult]:
+def svm_algebra() -> list[Check]:
     """Verify the calculus behind :mod:`tradeoff.svm`'s closed forms and threshold."""
     import mpmath as mp
     import sympy as sp
@@ -188,12 +167,11 @@ def svm_algebra() -> list[ProofResult]:
         )
     ok_points = gap < mp.mpf(10) ** (-(_DPS - 5))
     out.append(
-        ProofResult(
+        Check.boolean(
             "svm.closed_form",
             "Appendix C, problem (5) (closed form used by tradeoff.svm)",
             "E max(0, t - N(0,1)) = t Phi(t) + phi(t) = g(t); g' = Phi; "
             "d/dsigma[sigma g(L/sigma)] = phi(L/sigma); d/dL = Phi(L/sigma)",
-            "identity",
             ok_dg and ok_d2g and ok_dsig and ok_dlin and ok_points,
             detail=(
                 f"sympy derivatives; g'' = phi and quadrature at t = -1, 2 (gap {float(gap):.1e})"
@@ -215,12 +193,11 @@ def svm_algebra() -> list[ProofResult]:
     k_def = q * (1 + e) + lam / (1 - e)
     ok_phi = _is_zero((k - k_def).subs(cdf, k_def / (p * (1 - e))))
     out.append(
-        ProofResult(
+        Check.boolean(
             "svm.kink_threshold",
             "Lemma C.5 (exact threshold, penalised problem on the kink)",
             "min_a D(a) = sqrt(d)(eps-eta)(1-p+p Phi(t*)) + p phi(t*) with "
             "Phi(t*) = ((1-p)(1+eps) + lam/(1-eps)) / (p(1-eps))",
-            "identity",
             ok_value and ok_phi,
             detail="sympy: D(a*) at the stationary point a* = (T - t*)/(1-eps), using g' = Phi",
         )
@@ -245,102 +222,84 @@ def _normal_expectation(func, mean, sd, upper=None):
     return mp.quad(lambda x: func(x) * mp.exp(-((x - mean) ** 2) / (2 * sd**2)) / norm, [lo, hi])
 
 
-def lemma_constants() -> list[ProofResult]:
+def _one(x):
+    """The integrand of a probability (``E[1{X <= upper}]``)."""
+    return 1
+
+
+def _quad_bound(
+    key: str, source: str, claim: str, value, relation: str, bound: str, note: str = ""
+) -> Check:
+    """A ``bound`` check of a constant computed by mpmath quadrature to ``_DPS`` digits."""
+    import mpmath as mp
+
+    margin = abs(float(value) - float(bound))
+    detail = f"mpmath quad, {_DPS} digits: {mp.nstr(value, 12)}{note}; margin {margin:.3g}"
+    return Check.bound(key, source, claim, float(value), relation, float(bound), detail=detail)
+
+
+def lemma_constants() -> list[Check]:
     """The numeric constants of Lemmas C.2–C.4 and of classifier (4), by mpmath quadrature."""
     import mpmath as mp
 
-    out = []
     with mp.workdps(_DPS):
         r2 = 1 / mp.sqrt(2)
         c = 1 + r2
-        wrong = mp.mpf("0.3") * _normal_expectation(lambda x: c - x, 4 * r2, r2, upper=c)
-        out.append(
-            ProofResult(
+        return [
+            _quad_bound(
                 "c2.wrong_x1_loss",
                 "Lemma C.2",
                 "0.3 E[max(0, 1 + 1/sqrt2 - N(4/sqrt2, 1/2))] > 0.005",
-                "bound",
-                bool(wrong > mp.mpf("0.005")),
-                float(wrong),
+                mp.mpf("0.3") * _normal_expectation(lambda x: c - x, 4 * r2, r2, upper=c),
                 ">",
-                0.005,
-                detail=f"mpmath quad, {_DPS} digits: {mp.nstr(wrong, 12)}",
-            )
-        )
-        v_only = _normal_expectation(lambda x: 1 - x, 4, 1, upper=mp.mpf(1))
-        out.append(
-            ProofResult(
+                "0.005",
+            ),
+            _quad_bound(
                 "c2.v_only_loss",
                 "Lemma C.2",
                 "E[max(0, 1 - N(4, 1))] < 0.0004 (w1 = 0, v = 1)",
-                "bound",
-                bool(v_only < mp.mpf("0.0004")),
-                float(v_only),
+                _normal_expectation(lambda x: 1 - x, 4, 1, upper=mp.mpf(1)),
                 "<",
-                0.0004,
-                detail=f"mpmath quad: {mp.nstr(v_only, 12)}",
-            )
-        )
-        # Lemma C.3: P(v y z > 1/sqrt2) with v y z ~ N(4v, v^2), worst case v = 1/sqrt2.
-        prob = 1 - _normal_expectation(lambda x: 1, 4 * r2, r2, upper=r2)
-        out.append(
-            ProofResult(
+                "0.0004",
+            ),
+            # Lemma C.3: P(v y z > 1/sqrt2) with v y z ~ N(4v, v^2), worst case v = 1/sqrt2.
+            _quad_bound(
                 "c3.probability",
                 "Lemma C.3",
                 "P(v y z > 1/sqrt2) >= 99% for v >= 1/sqrt2 (worst case v = 1/sqrt2: Phi(3))",
-                "bound",
-                bool(prob >= mp.mpf("0.99")),
-                float(prob),
+                1 - _normal_expectation(_one, 4 * r2, r2, upper=r2),
                 ">=",
-                0.99,
-                detail=f"mpmath quad: {mp.nstr(prob, 12)} = Phi(3)",
-            )
-        )
-        # Lemma C.4: the shifted z has y z_adv ~ N(-4, 1); P(v y z_adv < -1/sqrt2) at v = 1/sqrt2.
-        prob_adv = _normal_expectation(lambda x: 1, -4 * r2, r2, upper=-r2)
-        out.append(
-            ProofResult(
+                "0.99",
+                note=" = Phi(3)",
+            ),
+            # Lemma C.4: the shifted z has y z_adv ~ N(-4, 1); P(v y z_adv < -1/sqrt2) at
+            # v = 1/sqrt2.
+            _quad_bound(
                 "c4.probability",
                 "Lemma C.4",
                 "P(v y z_adv < -1/sqrt2) >= 99% (adversarial accuracy <= 1%), worst case "
                 "v = 1/sqrt2",
-                "bound",
-                bool(prob_adv >= mp.mpf("0.99")),
-                float(prob_adv),
+                _normal_expectation(_one, -4 * r2, r2, upper=-r2),
                 ">=",
-                0.99,
-                detail=f"mpmath quad: {mp.nstr(prob_adv, 12)}",
-            )
-        )
-        avg_std = 1 - _normal_expectation(lambda x: 1, 3, 1, upper=mp.mpf(0))
-        out.append(
-            ProofResult(
+                "0.99",
+            ),
+            _quad_bound(
                 "avg.standard",
                 "Section 2.1, classifier (4)",
                 "P(N(eta, 1/d) > 0) = Phi(3) > 99% at eta = 3/sqrt(d)",
-                "bound",
-                bool(avg_std > mp.mpf("0.99")),
-                float(avg_std),
+                1 - _normal_expectation(_one, 3, 1, upper=mp.mpf(0)),
                 ">",
-                0.99,
-                detail=f"mpmath quad: {mp.nstr(avg_std, 12)}",
-            )
-        )
-        avg_adv = 1 - _normal_expectation(lambda x: 1, -3, 1, upper=mp.mpf(0))
-        out.append(
-            ProofResult(
+                "0.99",
+            ),
+            _quad_bound(
                 "avg.adversarial",
                 "Section 2.1, classifier (4)",
                 "P(N(-eta, 1/d) > 0) = Phi(-3) < 1% at eps = 2 eta = 6/sqrt(d)",
-                "bound",
-                bool(avg_adv < mp.mpf("0.01")),
-                float(avg_adv),
+                1 - _normal_expectation(_one, -3, 1, upper=mp.mpf(0)),
                 "<",
-                0.01,
-                detail=f"mpmath quad: {mp.nstr(avg_adv, 12)}",
-            )
-        )
-    return out
+                "0.01",
+            ),
+        ]
 
 
 def svm_accuracy_mp(

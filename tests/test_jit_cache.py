@@ -183,7 +183,7 @@ def test_fingerprint_covers_versions_and_every_compiled_source(monkeypatch):
     base = _jit_cache.fingerprint()
     assert re.fullmatch(r"[0-9a-f]{16}", base)
     assert _jit_cache.jit_cache_dir().name == base
-    for module in _jit_cache.COMPILED_MODULES:
+    for module in _jit_cache.COMPILED_MODULES + _jit_cache.COMPILED_CONSTANTS:
         path = _jit_cache._source_file(module)
         real = Path.read_bytes
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import tradeoff.kernels as K
-from tradeoff.kernels import _api, _threads
+from tradeoff.kernels import _api, _call, _threads
 from tradeoff.kernels import reference as R
 
 CPU_BACKENDS = ["numba-cpu", "reference"]
@@ -534,7 +534,7 @@ def test_unsupported_torch_dtypes_are_named():
             K.linf_step(z, z.to(dt), z.clone(), 0.1, 0.1, backend="reference")
         # the device path (CUDA tensors) names the dtype the same way
         with pytest.raises(TypeError, match=f"g must have dtype float32 \\(as x\\), got {dt}"):
-            _api._dtype(z.to(dt), "torch-cuda", "g", "float32 (as x)")
+            _call.dtype_of(z.to(dt), "torch-cuda", "g", "float32 (as x)")
 
 
 def test_import_does_not_import_torch_or_cupy():
@@ -604,6 +604,8 @@ def _arrays(shape=(2, 3), dtype=np.float32):
         (dict(alpha=float("inf")), ValueError, "alpha must be a finite"),
         (dict(lo=float("nan")), ValueError, "lo must be a finite"),
         (dict(eps=np.array([0.1, -0.1])), ValueError, "eps must be >= 0"),
+        # per-sample α takes _call.validate, the one validator of every array kind
+        (dict(alpha=np.array([0.1, 1e31])), ValueError, r"alpha must be <= 1e\+30"),
         (dict(eps=np.array([0.1, 0.1, 0.1])), ValueError, r"shape \(2,\)"),
         (dict(alpha="0.1"), TypeError, "alpha must be a real number"),
         (dict(lo=1.0, hi=0.0), ValueError, "lo must be <= hi"),

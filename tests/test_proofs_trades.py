@@ -14,20 +14,21 @@ from scipy import optimize
 
 from tradeoff import intervals as iv
 from tradeoff.proofs_check import trades as proofs
+from tradeoff.verify import Status
 
 
 def _steps(loss):
     """The cached derivations of ``loss``, by step name."""
     prefix = loss + "."
-    return {d.name[len(prefix) :]: d for d in proofs.derivations() if d.name.startswith(prefix)}
+    return {d.id[len(prefix) :]: d for d in proofs.derivations() if d.id.startswith(prefix)}
 
 
 def test_every_derivation_is_confirmed():
     results = proofs.derivations()
-    names = [d.name for d in results]
+    names = [d.id for d in results]
     assert len(names) == len(set(names)) == 12
     for d in results:
-        assert d.ok, (d.name, d.detail)
+        assert d.status is Status.PASS, (d.id, d.detail)
 
 
 @pytest.mark.parametrize("loss", ["exponential", "logistic"])
@@ -44,8 +45,8 @@ def test_derived_minimiser_and_H_match_numerical_minimisation(loss, eta):
         lambda a: eta * phi(a) + (1 - eta) * phi(-a), bracket=(-1, 1), tol=1e-12
     )
     odds = eta / (1 - eta)
-    alpha_star = float(steps["argmin"].expressions["alpha_star"].subs(q, odds))
-    h = float(steps["H"].expressions["H"].subs(q, odds))
+    alpha_star = float(steps["argmin"].data["alpha_star"].subs(q, odds))
+    h = float(steps["H"].data["H"].subs(q, odds))
     assert alpha_star == pytest.approx(res.x, abs=1e-5)
     assert h == pytest.approx(res.fun, abs=1e-10)
 
@@ -54,7 +55,7 @@ def test_derived_minimiser_and_H_match_numerical_minimisation(loss, eta):
 def test_derived_psi_tilde_matches_table2_at_high_precision(loss):
     steps = _steps(loss)
     t = sp.Symbol("t", positive=True)
-    expr = steps["psi_tilde"].expressions["psi_tilde"]
+    expr = steps["psi_tilde"].data["psi_tilde"]
     mpmath.mp.dps = 40
     for theta in (mpmath.mpf("0.01"), mpmath.mpf("0.3"), mpmath.mpf("0.77"), mpmath.mpf("0.999")):
         tv = 1 / theta - 1  # θ = 1/(1 + t)
@@ -80,7 +81,7 @@ def test_decomposition_method_detects_a_wrong_identity():
     wrong_bdy = And(Or(And(P, bn), And(N, bp)), Or(And(Yp, P), And(Not(Yp), N)))  # no bz
     claim = And(sp.Equivalent(rob, Or(nat, wrong_bdy)), Not(And(nat, wrong_bdy)))
     assert sp.satisfiable(And(cases, ball, Not(claim))) is not False
-    assert proofs.decomposition().ok
+    assert proofs.decomposition().status is Status.PASS
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,7 @@ def test_label_balance_formula_matches_exact_intervals(eps):
     r = 1 - 2 * n * eps
     subs = {n_sym: n, e_sym: sp.Rational(eps.numerator, eps.denominator)}
     subs[r_sym] = sp.Rational(r.numerator, r.denominator)
-    p_neg = d.expressions["p_neg"].subs(subs)
+    p_neg = d.data["p_neg"].subs(subs)
     ex = iv.IntervalExample(eps)
     assert sp.Rational(ex.p_negative.numerator, ex.p_negative.denominator) == p_neg
     assert (ex.p_negative == Fraction(1, 2)) == (r == 0)

@@ -18,14 +18,14 @@ def _g(t: float) -> float:
 
 def test_theorem_2_1_algebra_holds():
     results = proofs.theorem_2_1_algebra()
-    assert {r.key for r in results} == {
+    assert {r.id for r in results} == {
         "thm2_1.standard",
         "thm2_1.adversarial",
         "thm2_1.inequality",
         "thm2_1.paper_step",
         "thm2_1.tight_vertex",
     }
-    assert all(r.kind == "identity" and r.ok for r in results)
+    assert all(r.expected == "true" and r.status is Status.PASS for r in results)
 
 
 def test_zero_test_is_not_vacuous():
@@ -41,12 +41,12 @@ def test_zero_test_is_not_vacuous():
 
 def test_svm_algebra_holds():
     results = proofs.svm_algebra()
-    assert {r.key for r in results} == {"svm.closed_form", "svm.kink_threshold"}
-    assert all(r.ok for r in results)
+    assert {r.id for r in results} == {"svm.closed_form", "svm.kink_threshold"}
+    assert all(r.status is Status.PASS for r in results)
 
 
 def test_lemma_constants_match_closed_forms():
-    by_key = {r.key: r for r in proofs.lemma_constants()}
+    by_key = {r.id: r for r in proofs.lemma_constants()}
     r2 = 1 / math.sqrt(2)
     expected = {
         # 0.3 E max(0, c - N(m, s^2)) = 0.3 s g((c - m)/s)
@@ -60,10 +60,12 @@ def test_lemma_constants_match_closed_forms():
     assert set(by_key) == set(expected)
     for key, value in expected.items():
         r = by_key[key]
-        assert r.kind == "bound" and r.ok
+        relation, bound = r.expected.split()
+        assert r.status is Status.PASS
         assert r.value == pytest.approx(value, rel=1e-13)
-        holds = {"<": r.value < r.bound, ">": r.value > r.bound, ">=": r.value >= r.bound}
-        assert holds[r.relation]
+        bound = float(bound)
+        holds = {"<": r.value < bound, ">": r.value > bound, ">=": r.value >= bound}
+        assert holds[relation]
 
 
 def test_svm_accuracy_mp_matches_closed_form():

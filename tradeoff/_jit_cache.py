@@ -9,7 +9,8 @@ of ``numba.njit(cache=True)``. Two things differ from Numba's own cache:
    compiled in, and (before Numba 0.6x) by modification time and size only. Ours lives in
    ``<root>/numba/<fingerprint>/``, where the fingerprint is a SHA-256 of the package
    version, the Python, Numba and llvmlite versions, and the bytes of *every* source file
-   that holds compiled code (:data:`COMPILED_MODULES`) and of this file. Any change to any
+   that holds compiled code (:data:`COMPILED_MODULES`) or constants compiled in
+   (:data:`COMPILED_CONSTANTS`) and of this file. Any change to any
    of them — an upgrade, an edit, a downgrade — selects a new, empty folder: stale
    machine code cannot be handed to another version of the package.
 2. **One identity per compiled function.** Numba names a compiled function by its
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 __all__ = [
+    "COMPILED_CONSTANTS",
     "COMPILED_MODULES",
     "cache_root",
     "clear",
@@ -60,6 +62,9 @@ __all__ = [
 #: Every module of the package that compiles code with Numba on the CPU. A test checks
 #: that no other module does (and that none uses ``numba.njit(cache=True)`` directly).
 COMPILED_MODULES = ("tradeoff.kernels._cpu", "tradeoff._bernoulli_jit")
+#: Modules whose values the compiled code freezes in as constants (the kernels' bounds):
+#: part of the fingerprint like the compiled sources.
+COMPILED_CONSTANTS = ("tradeoff.kernels._call",)
 
 
 def cache_root() -> Path:
@@ -97,7 +102,10 @@ def fingerprint() -> str:
     h = hashlib.sha256()
     for part in (__version__, numba.__version__, llvmlite.__version__, sys.version):
         h.update(part.encode() + b"\0")
-    for path in (Path(__file__), *(_source_file(m) for m in COMPILED_MODULES)):
+    for path in (
+        Path(__file__),
+        *(_source_file(m) for m in COMPILED_MODULES + COMPILED_CONSTANTS),
+    ):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 

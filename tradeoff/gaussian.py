@@ -290,7 +290,7 @@ def frontier(p: float, delta: float) -> Frontier:
       tight on the whole segment, not only at ``delta = 1 - p``, where ``f = sign(x1)``
       attains ``p``/``p`` for every d and eta (``eps < 1``). For ``delta < 1 - p`` the LP
       optimum is approached, as ``eta sqrt(d) -> inf``, by mixing ``sign(x1)`` with the
-      averaging classifier (4); at finite ``eta sqrt(d)`` G_+ and G_- overlap and the
+      averaging classifier (4); at finite ``eta sqrt(d)`` ``G_+`` and ``G_-`` overlap and the
       attainable frontier is lower.
     * ``value = p`` for ``delta >= 1 - p`` (flat), while the bound keeps growing and is
       vacuous (> 1) for ``delta > (1-p)/p``. The proof's LP alone rises as

@@ -113,6 +113,9 @@ def _exact_sequence(name: str, seq: object) -> tuple:
 class PiecewiseAffine:
     """A score function f on [0, 1], affine on each open piece between break points.
 
+    Use :meth:`constant` or :meth:`continuous` to build one. Values may be ints, floats
+    or ``Fraction`` (exact arithmetic).
+
     Parameters
     ----------
     breaks
@@ -122,9 +125,6 @@ class PiecewiseAffine:
     at
         Length m + 1: the values f(t_i) at the break points (they matter for the closed
         ε-ball only when they differ from both one-sided limits).
-
-    Use :meth:`constant` or :meth:`continuous` to build one. Values may be ints, floats
-    or ``Fraction`` (exact arithmetic).
     """
 
     breaks: tuple

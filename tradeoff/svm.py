@@ -31,6 +31,7 @@ What the exact solution shows (``tradeoff verify --only 'tsipras.*'``):
   accuracy 0.99997 and accuracy 3.9e-5 at ``eps = 2 eta`` (d = 10^4).
 * Lemma C.5: the exact threshold is ``eta`` (unit norm, ``eta <= 2p - 1``), not ``2 eta``;
   with a penalty it is ``eta`` or lower (:func:`nonrobust_threshold`).
+
 Error: the hinge is a closed form in ``ndtr`` (relative error ~1e-15); the optima come
 from root finding on the analytic derivatives (``brentq``, ``rtol=1e-15``), so ``(w1, v)``
 is exact to a few ulps where the objective is strongly curved and to ~1e-8 in flat

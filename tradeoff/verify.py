@@ -26,10 +26,11 @@ import math
 import pkgutil
 import textwrap
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "Check",
@@ -59,7 +60,9 @@ class Check:
     """One verified statement.
 
     Build it with :meth:`close`, :meth:`bound`, :meth:`boolean` or :meth:`note` rather
-    than by hand, so that the status always follows from the numbers.
+    than by hand, so that the status always follows from the numbers. ``data`` carries
+    what a check derived for programmatic use (e.g. the sympy expressions of a proof
+    step, :mod:`tradeoff.proofs_check`); it is neither compared nor serialised.
     """
 
     id: str
@@ -71,6 +74,7 @@ class Check:
     status: Status
     detail: str = ""
     seconds: float = field(default=0.0, compare=False)
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # --- constructors -----------------------------------------------------------------
     @classmethod
@@ -167,20 +171,11 @@ class Check:
         return cls(id, source, claim, value, expected, None, Status.NOTE, detail)
 
     def with_seconds(self, seconds: float) -> Check:
-        return Check(
-            self.id,
-            self.source,
-            self.claim,
-            self.value,
-            self.expected,
-            self.tolerance,
-            self.status,
-            self.detail,
-            seconds,
-        )
+        return replace(self, seconds=seconds)
 
     def as_dict(self) -> dict:
-        d = asdict(self)
+        d = asdict(replace(self, data={}))
+        del d["data"]
         d["status"] = self.status.value
         return d
 

@@ -9,6 +9,7 @@ needs a condition; each gives the exact numbers.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -444,20 +445,15 @@ def _theorem_3_2() -> list[Check]:
 def _proofs() -> list[Check]:
     from tradeoff.proofs_check import trades as proofs
 
-    out = []
-    for d in proofs.derivations():
-        out.append(
-            Check.boolean(
-                f"trades.proof.{d.name}",
-                "Zhang et al. 2019, " + ("Eq. (1)" if d.name == "decomposition" else "Table 2")
-                if d.name != "label_balance"
-                else SRC_T1,
-                d.claim + " (sympy)",
-                d.ok,
-                detail=d.detail,
-            )
+    return [
+        replace(
+            d,
+            id=f"trades.proof.{d.id}",
+            source=f"Zhang et al. 2019, {d.source}",
+            claim=d.claim + " (sympy)",
         )
-    return out
+        for d in proofs.derivations()
+    ]
 
 
 def checks() -> list[Check]:

@@ -12,6 +12,7 @@ moves every coordinate, x1 included.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import cache
 
 import numpy as np
@@ -455,26 +456,8 @@ def _lemma_c5() -> list[Check]:
 def _proofs() -> list[Check]:
     from tradeoff.proofs_check import tsipras as proofs
 
-    out = []
     results = proofs.theorem_2_1_algebra() + proofs.svm_algebra() + proofs.lemma_constants()
-    for r in results:
-        cid = f"tsipras.proof.{r.key}"
-        src = _src(r.source)
-        if r.kind == "identity":
-            out.append(Check.boolean(cid, src, r.claim, r.ok, detail=r.detail))
-        else:
-            margin = abs(r.value - r.bound)
-            out.append(
-                Check.bound(
-                    cid,
-                    src,
-                    r.claim,
-                    r.value,
-                    r.relation,
-                    r.bound,
-                    detail=f"{r.detail}; margin {margin:.3g}",
-                )
-            )
+    out = [replace(r, id=f"tsipras.proof.{r.id}", source=_src(r.source)) for r in results]
     opt = _svm(_D, 4.0)
     m = _model(_D, 4.0)
     mp_std = proofs.svm_accuracy_mp(opt.w1, opt.v, m.mu, m.p)

@@ -48,6 +48,8 @@ import copy
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,7 +79,7 @@ __all__ = [
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _kernels():
+def _kernels() -> ModuleType:
     from tradeoff import kernels
 
     return kernels
@@ -129,7 +131,9 @@ def per_sample_loss(
     return out
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, loss: str | LossFn, check_values: bool):
+def _loss(
+    logits: torch.Tensor, y: torch.Tensor, loss: str | LossFn, check_values: bool
+) -> torch.Tensor:
     """:func:`per_sample_loss` on checked arguments; ``check_values``: also check the label
     values against the network's outputs (a device sync; the attacks do it once)."""
     n = logits.shape[0]
@@ -275,7 +279,8 @@ def _check_model_matches(model: object, x: torch.Tensor, name: str = "x") -> Non
 
 
 def _check_labels(y: object, x0: torch.Tensor, name: str = "y") -> torch.Tensor:
-    return check_labels(y, x0.shape[0], name=name, device=x0.device)
+    labels: torch.Tensor = check_labels(y, x0.shape[0], name=name, device=x0.device)
+    return labels
 
 
 class _Finite:
@@ -305,7 +310,9 @@ class _Finite:
         return result
 
 
-def _check_budget(eps: object, alpha: object, steps: object, norm: object):
+def _check_budget(
+    eps: object, alpha: object, steps: object, norm: object
+) -> tuple[float, float, int]:
     check_choice("norm", norm, ("linf", "l2"))
     return (
         check_real("eps", eps, low=0.0),
@@ -314,7 +321,16 @@ def _check_budget(eps: object, alpha: object, steps: object, norm: object):
     )
 
 
-def _step(norm: str, x: torch.Tensor, x0: torch.Tensor, g: torch.Tensor, alpha, eps, lo, hi):
+def _step(
+    norm: str,
+    x: torch.Tensor,
+    x0: torch.Tensor,
+    g: torch.Tensor,
+    alpha: float,
+    eps: float,
+    lo: float,
+    hi: float,
+) -> None:
     k = _kernels()
     if norm == "linf":
         k.linf_step(x, x0, g, alpha, eps, lo, hi)
@@ -392,7 +408,7 @@ def pgd(
         check_choice("loss", loss, ("ce", "cw"))
     y = _check_labels(y, x0)
     _check_model_matches(model, x0)
-    rng = _seed_source(seed) if random_start else None
+    rng: Any = _seed_source(seed) if random_start else None  # used only with random_start
     sign = -1.0 if targeted else 1.0
     finite = _Finite(x0.device)
     first = [True]
@@ -405,7 +421,10 @@ def pgd(
         first[0] = False
         return sign * value.sum()
 
-    best = best_hit = best_obj = None
+    # the best restart so far, per sample (set by the first restart)
+    best: Any = None
+    best_hit: Any = None
+    best_obj: Any = None
     with eval_mode(model):
         if not random_start:
             restarts = 1  # every restart would start at x and give the same result
@@ -598,7 +617,8 @@ def fast_model(model: nn.Module) -> nn.Module:
     for p in fast.parameters():
         p.requires_grad_(False)
     if any(isinstance(m, nn.Conv2d) for m in fast.modules()):
-        fast = fast.to(memory_format=torch.channels_last)
+        # torch's stubs lack Module.to(memory_format=...)
+        fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return fast
 
 
@@ -633,7 +653,8 @@ class PGD:
         if self.seed is not None:
             check_seed(self.seed)
 
-    def replace(self, **changes) -> PGD:
+    def replace(self, **changes: Any) -> PGD:
+        """A copy with ``changes`` (field names and values), checked like a new attack."""
         return dataclasses.replace(self, **changes)
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

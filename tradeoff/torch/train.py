@@ -637,6 +637,71 @@ def fit(
     progress = check_bool("progress", progress)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {callback!r}")
+    checkpoint, checkpoint_every = _check_checkpointing(checkpoint, checkpoint_every, resume)
+    train, val, clip = _fit_data(data, clip, preset, recipe)
+    device, dtype = _placement(model)
+    params = list(model.parameters())
+    if not params:
+        raise ValueError("model has no parameters to train")
+    guard = _StepGuard(model, recipe.lr, recipe.weight_decay)
+    if not guard.finite():
+        raise ValueError("model has NaN or inf weights (or buffers) before training")
+    _check_data(model, train, "data.train", clip if recipe.method != "standard" else None)
+    if val is not None:
+        _check_data(model, val, "data.val", None)
+    config = {  # datasets is checked in _fit_data, not stored (checkpoints stay comparable)
+        **{k: v for k, v in asdict(recipe).items() if k != "datasets"},
+        "seed": seed,
+        "n_train": len(train),
+        "milestones": list(milestones),
+        "gamma": gamma,
+        "clip": list(clip),
+    }
+    opt, sched = _optimizer(params, recipe, milestones, gamma)
+    run = _Training(
+        model,
+        opt,
+        sched,
+        train,
+        val,
+        recipe,
+        clip,
+        seed,
+        device,
+        dtype,
+        guard,
+        torch.Generator().manual_seed(seed),
+        config,
+        checkpoint,
+        checkpoint_every,
+        callback,
+        _Progress(progress),
+    )
+    resumed_from = None
+    modes = [(m, m.training) for m in model.modules()]
+    t_start = time.perf_counter()
+
+    model.train()  # attacks switch to eval mode and back; the updates run in train mode
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        if checkpoint is not None:
+            remove_stale_temporaries(checkpoint)  # left by a run killed mid-write
+        if resume and checkpoint is not None and Path(checkpoint).exists():
+            resumed_from = run.resume()
+        try:
+            for epoch in range(run.epoch, recipe.epochs):
+                run.run_epoch(epoch)
+        finally:
+            for m, mode in modes:
+                m.training = mode
+    return FitResult(tuple(run.history), time.perf_counter() - t_start, resumed_from, config)
+
+
+def _check_checkpointing(
+    checkpoint: str | os.PathLike | None, checkpoint_every: int | None, resume: bool
+) -> tuple[str | os.PathLike | None, int | None]:
+    """fit's ``checkpoint`` (a writable path), ``checkpoint_every`` (>= 1, needs a path)
+    and ``resume`` (needs a path)."""
     if checkpoint is not None:
         checkpoint = check_output_path("checkpoint", checkpoint)
     if checkpoint_every is not None:
@@ -645,6 +710,14 @@ def fit(
             raise ValueError("checkpoint_every needs a checkpoint path")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    return checkpoint, checkpoint_every
+
+
+def _fit_data(
+    data: Data | Split, clip: tuple[float, float] | None, preset: str | None, recipe: Recipe
+) -> tuple[Split, Split | None, tuple[float, float]]:
+    """fit's training and validation splits and the box ``clip`` (default: the data's
+    pixel range); a preset made for other datasets is refused."""
     if isinstance(data, Data):
         train, val = data.train, data.val
         clip = data.pixel_range if clip is None else clip
@@ -661,179 +734,191 @@ def fit(
                 f"{' or '.join(recipe.datasets)} data, got data from {given!r}; load "
                 f"data.load({recipe.datasets[0]!r}, ...) or choose another preset"
             )
-    clip = _check_clip(clip)
-    device, dtype = _placement(model)
-    params = list(model.parameters())
-    if not params:
-        raise ValueError("model has no parameters to train")
-    guard = _StepGuard(model, recipe.lr, recipe.weight_decay)
-    if not guard.finite():
-        raise ValueError("model has NaN or inf weights (or buffers) before training")
-    _check_data(model, train, "data.train", clip if recipe.method != "standard" else None)
-    if val is not None:
-        _check_data(model, val, "data.val", None)
-    n = len(train)
-    bs = recipe.batch_size
-    batches = math.ceil(n / bs)
-    config = {  # datasets is checked above, not stored (checkpoints stay comparable)
-        **{k: v for k, v in asdict(recipe).items() if k != "datasets"},
-        "seed": seed,
-        "n_train": n,
-        "milestones": list(milestones),
-        "gamma": gamma,
-        "clip": list(clip),
-    }
+    return train, val, _check_clip(clip)
 
+
+def _optimizer(
+    params: list, recipe: Recipe, milestones: tuple[int, ...], gamma: float
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.MultiStepLR]:
+    """The recipe's optimiser (SGD or Adam) and the MultiStepLR schedule."""
     if recipe.optimizer == "sgd":
-        opt = torch.optim.SGD(
+        opt: torch.optim.Optimizer = torch.optim.SGD(
             params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
         )
     else:
         opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=gamma)
-    data_gen = torch.Generator().manual_seed(seed)
+    return opt, sched
 
-    history: list[dict] = []
-    start_epoch, start_batch, perm = 0, 0, None
-    sums = {"loss": 0.0, "clean": 0, "robust": 0, "seen": 0, "seconds": 0.0}
-    resumed_from = None
-    fork_devices = [device] if device.type == "cuda" else []
-    modes = [(m, m.training) for m in model.modules()]
-    bar = _Progress(progress)
-    t_start = time.perf_counter()
 
-    model.train()  # attacks switch to eval mode and back; the updates run in train mode
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        if checkpoint is not None:
-            remove_stale_temporaries(checkpoint)  # left by a run killed mid-write
-        if resume and checkpoint is not None and Path(checkpoint).exists():
-            state = load_checkpoint(checkpoint)
-            old = state["config"]
-            diff = {
-                k: (old.get(k), v) for k, v in config.items() if k != "epochs" and old.get(k) != v
-            }
-            if diff:
-                raise ValueError(
-                    f"checkpoint {checkpoint} was written with other settings: "
-                    + ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
-                )
-            _check_same_network(checkpoint, state["model"], model)
-            try:
-                model.load_state_dict(state["model"])
-                opt.load_state_dict(state["optimizer"])
-                sched.load_state_dict(state["scheduler"])
-                _set_rng_state(state["rng"], data_gen, device)
-                start_epoch, start_batch = int(state["epoch"]), int(state["batch"])
-                perm = state["perm"]
-                sums = dict(state["sums"])
-                history = [dict(h) for h in state["history"]]
-            except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
-                raise ValueError(
-                    f"checkpoint {checkpoint} cannot be resumed: {type(exc).__name__}: {exc}"
-                ) from exc
-            if not (0 <= start_epoch and 0 <= start_batch < batches) or (
-                perm is not None and tuple(perm.shape) != (n,)
-            ):
-                raise ValueError(
-                    f"checkpoint {checkpoint} cannot be resumed: epoch {start_epoch}, batch "
-                    f"{start_batch} is not a position of this run"
-                )
-            guard.refresh()
-            resumed_from = (start_epoch, start_batch)
+def _zero_sums() -> dict:
+    return {"loss": 0.0, "clean": 0, "robust": 0, "seen": 0, "seconds": 0.0}
 
-        def snapshot(epoch: int, batch: int, perm_now) -> None:
-            save_checkpoint(
-                checkpoint,
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "config": config,
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": _rng_state(data_gen, device),
-                    "epoch": epoch,
-                    "batch": batch,
-                    "perm": perm_now,
-                    "sums": sums,
-                    "history": history,
-                },
+
+@dataclass
+class _Training:
+    """One :func:`fit` run: what it trains with, and where it stands (the epoch and batch
+    it starts from, the epoch's permutation and running sums, the history) — exactly what
+    a checkpoint holds."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.MultiStepLR
+    train: Split
+    val: Split | None
+    recipe: Recipe
+    clip: tuple[float, float]
+    seed: int
+    device: torch.device
+    dtype: torch.dtype | None
+    guard: _StepGuard
+    data_gen: torch.Generator
+    config: dict
+    checkpoint: str | os.PathLike | None
+    checkpoint_every: int | None
+    callback: Callable[[int, int, float], None] | None
+    bar: _Progress
+    epoch: int = 0
+    batch: int = 0
+    perm: torch.Tensor | None = None
+    sums: dict = field(default_factory=_zero_sums)
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def batches(self) -> int:
+        return math.ceil(len(self.train) / self.recipe.batch_size)
+
+    def resume(self) -> tuple[int, int]:
+        """Load the checkpoint (same settings and network, a position of this run);
+        returns the (epoch, batch) resumed from."""
+        checkpoint = self.checkpoint
+        state = load_checkpoint(checkpoint)
+        old = state["config"]
+        diff = {
+            k: (old.get(k), v) for k, v in self.config.items() if k != "epochs" and old.get(k) != v
+        }
+        if diff:
+            raise ValueError(
+                f"checkpoint {checkpoint} was written with other settings: "
+                + ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
             )
-
+        _check_same_network(checkpoint, state["model"], self.model)
         try:
-            for epoch in range(start_epoch, recipe.epochs):
-                if perm is None or start_batch == 0:
-                    perm = torch.randperm(n, generator=data_gen)
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            _set_rng_state(state["rng"], self.data_gen, self.device)
+            self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+            self.perm = state["perm"]
+            self.sums = dict(state["sums"])
+            self.history = [dict(h) for h in state["history"]]
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            raise ValueError(
+                f"checkpoint {checkpoint} cannot be resumed: {type(exc).__name__}: {exc}"
+            ) from exc
+        n = len(self.train)
+        if not (0 <= self.epoch and 0 <= self.batch < self.batches) or (
+            self.perm is not None and tuple(self.perm.shape) != (n,)
+        ):
+            raise ValueError(
+                f"checkpoint {checkpoint} cannot be resumed: epoch {self.epoch}, batch "
+                f"{self.batch} is not a position of this run"
+            )
+        self.guard.refresh()
+        return self.epoch, self.batch
+
+    def snapshot(self, epoch: int, batch: int, perm_now: torch.Tensor | None) -> None:
+        save_checkpoint(
+            self.checkpoint,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "config": self.config,
+                "model": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                "rng": _rng_state(self.data_gen, self.device),
+                "epoch": epoch,
+                "batch": batch,
+                "perm": perm_now,
+                "sums": self.sums,
+                "history": self.history,
+            },
+        )
+
+    def run_epoch(self, epoch: int) -> None:
+        """Train one epoch from ``self.batch`` on, then record it (and checkpoint)."""
+        recipe, sums, batches, bs = self.recipe, self.sums, self.batches, self.recipe.batch_size
+        if self.perm is None or self.batch == 0:
+            self.perm = torch.randperm(len(self.train), generator=self.data_gen)
+        perm = self.perm
+        t_epoch = time.perf_counter()
+        for b in range(self.batch, batches):
+            idx = perm[b * bs : (b + 1) * bs]
+            x = self.train.x[idx].to(device=self.device, dtype=self.dtype, non_blocking=True)
+            y = self.train.y[idx].to(self.device, non_blocking=True)
+            loss, n_clean, n_rob = _train_step(
+                self.model,
+                self.opt,
+                x,
+                y,
+                recipe,
+                self.clip,
+                _batch_seed(self.seed, epoch, b),
+                self.guard,
+                f"epoch {epoch + 1}, batch {b + 1}",
+            )
+            sums["loss"] += loss * len(idx)
+            sums["clean"] += n_clean
+            sums["robust"] += n_rob
+            sums["seen"] += len(idx)
+            if self.callback is not None:
+                self.callback(epoch, b, loss)
+            seen = max(sums["seen"], 1)
+            rob = "" if recipe.method == "standard" else f" rob {sums['robust'] / seen:.3f}"
+            self.bar.update(
+                f"epoch {epoch + 1}/{recipe.epochs}",
+                b + 1,
+                batches,
+                f"loss {sums['loss'] / seen:.4f} acc {sums['clean'] / seen:.3f}{rob}",
+            )
+            every = self.checkpoint_every
+            if every is not None and (b + 1) % every == 0 and b + 1 < batches:
+                sums["seconds"] += time.perf_counter() - t_epoch
                 t_epoch = time.perf_counter()
-                for b in range(start_batch, batches):
-                    idx = perm[b * bs : (b + 1) * bs]
-                    x = train.x[idx].to(device=device, dtype=dtype, non_blocking=True)
-                    y = train.y[idx].to(device, non_blocking=True)
-                    loss, n_clean, n_rob = _train_step(
-                        model,
-                        opt,
-                        x,
-                        y,
-                        recipe,
-                        clip,
-                        _batch_seed(seed, epoch, b),
-                        guard,
-                        f"epoch {epoch + 1}, batch {b + 1}",
-                    )
-                    sums["loss"] += loss * len(idx)
-                    sums["clean"] += n_clean
-                    sums["robust"] += n_rob
-                    sums["seen"] += len(idx)
-                    if callback is not None:
-                        callback(epoch, b, loss)
-                    seen = max(sums["seen"], 1)
-                    rob = "" if recipe.method == "standard" else f" rob {sums['robust'] / seen:.3f}"
-                    bar.update(
-                        f"epoch {epoch + 1}/{recipe.epochs}",
-                        b + 1,
-                        batches,
-                        f"loss {sums['loss'] / seen:.4f} acc {sums['clean'] / seen:.3f}{rob}",
-                    )
-                    if (
-                        checkpoint_every is not None
-                        and (b + 1) % checkpoint_every == 0
-                        and b + 1 < batches
-                    ):
-                        sums["seconds"] += time.perf_counter() - t_epoch
-                        t_epoch = time.perf_counter()
-                        snapshot(epoch, b + 1, perm)
-                start_batch = 0
-                sched.step()
-                seen = max(sums["seen"], 1)
-                row = {
-                    "epoch": epoch + 1,
-                    "loss": sums["loss"] / seen,
-                    "clean_acc": sums["clean"] / seen,
-                    "robust_acc": None if recipe.method == "standard" else sums["robust"] / seen,
-                    "seconds": sums["seconds"] + time.perf_counter() - t_epoch,
-                    "lr": opt.param_groups[0]["lr"],
-                }
-                if val is not None:
-                    row["val_clean_acc"] = _clean_accuracy(model, val)
-                history.append(row)
-                rob = "" if row["robust_acc"] is None else f" rob {row['robust_acc']:.3f}"
-                v = f" val {row['val_clean_acc']:.3f}" if val is not None else ""
-                bar.update(
-                    f"epoch {epoch + 1}/{recipe.epochs}",
-                    batches,
-                    batches,
-                    f"loss {row['loss']:.4f} acc {row['clean_acc']:.3f}{rob}{v} "
-                    f"({row['seconds']:.1f} s)",
-                    final=True,
-                )
-                sums = {"loss": 0.0, "clean": 0, "robust": 0, "seen": 0, "seconds": 0.0}
-                perm = None
-                if checkpoint is not None:
-                    snapshot(epoch + 1, 0, None)
-        finally:
-            for m, mode in modes:
-                m.training = mode
-    return FitResult(tuple(history), time.perf_counter() - t_start, resumed_from, config)
+                self.snapshot(epoch, b + 1, perm)
+        self.batch = 0
+        self.sched.step()
+        self._end_epoch(epoch, t_epoch)
+
+    def _end_epoch(self, epoch: int, t_epoch: float) -> None:
+        """The epoch's history row (with validation accuracy), its progress line, the
+        checkpoint at the start of the next epoch."""
+        sums, val = self.sums, self.val
+        seen = max(sums["seen"], 1)
+        row = {
+            "epoch": epoch + 1,
+            "loss": sums["loss"] / seen,
+            "clean_acc": sums["clean"] / seen,
+            "robust_acc": None if self.recipe.method == "standard" else sums["robust"] / seen,
+            "seconds": sums["seconds"] + time.perf_counter() - t_epoch,
+            "lr": self.opt.param_groups[0]["lr"],
+        }
+        if val is not None:
+            row["val_clean_acc"] = _clean_accuracy(self.model, val)
+        self.history.append(row)
+        rob = "" if row["robust_acc"] is None else f" rob {row['robust_acc']:.3f}"
+        v = f" val {row['val_clean_acc']:.3f}" if val is not None else ""
+        self.bar.update(
+            f"epoch {epoch + 1}/{self.recipe.epochs}",
+            self.batches,
+            self.batches,
+            f"loss {row['loss']:.4f} acc {row['clean_acc']:.3f}{rob}{v} ({row['seconds']:.1f} s)",
+            final=True,
+        )
+        self.sums = _zero_sums()
+        self.perm = None
+        if self.checkpoint is not None:
+            self.snapshot(epoch + 1, 0, None)
 
 
 def _train_step(
