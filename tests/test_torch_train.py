@@ -307,6 +307,8 @@ def test_cli_trains_on_digits(tmp_path):
             "0.1",
             "--steps",
             "5",
+            "--optimizer",  # the default is fit's, sgd
+            "adam",
             "--lr",
             "0.003",
             "--batch-size",
