@@ -1,0 +1,78 @@
+"""The ``tradeoff`` command: help with examples, --version, the groups and entries in the
+subcommands' help, ``verify --only`` refusing before computing, the torch hint."""
+
+from __future__ import annotations
+
+import pytest
+
+import tradeoff
+from tradeoff import cli, verify
+from tradeoff import experiments as ex
+
+
+def help_text(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_has_a_description_examples_and_every_command(capsys):
+    text = help_text(["--help"], capsys)
+    assert "robustness-accuracy trade-off" in text and "examples:" in text
+    for command in ("verify", "reproduce", "train", "eval", "bench", "cache"):
+        assert f"\n    {command}" in text
+    assert help_text(["--version"], capsys).strip() == f"tradeoff {tradeoff.__version__}"
+
+
+def test_verify_help_lists_the_groups_and_reproduce_help_the_entries(capsys):
+    text = help_text(["verify", "--help"], capsys)
+    assert "groups: " + ", ".join(g.prefix for g in verify.discover_groups()) in text
+    text = help_text(["reproduce", "--help"], capsys)
+    for name in ex.registry():
+        assert f"  {name} " in text
+
+
+def test_verify_only_a_pattern_of_no_group_fails_before_computing(monkeypatch, capsys):
+    def built(*args, **kwargs):
+        raise AssertionError("a check was computed")
+
+    monkeypatch.setattr(verify, "run_checks", built)
+    for pattern in ("nonexistent.thm1", "NOPE*", "x*.y"):
+        assert cli.main(["verify", "--only", pattern]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "matches no group of checks" in err[0] and pattern in err[0]
+
+
+def test_verify_only_is_case_insensitive(capsys):
+    groups = [g for g in verify.discover_groups() if g.prefix == "collins"]
+    want = sorted(
+        c.id for c in verify.run_checks(None, groups=groups).checks if "thm1" in c.id.lower()
+    )
+    assert want
+    for pattern in ("collins.thm1", "COLLINS.THM1", "Collins.Thm1*"):
+        report_ids = []
+
+        def keep(report, verbose=False, ids=report_ids):
+            ids.extend(c.id for c in report.checks)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(verify, "print_report", keep)
+            assert cli.main(["verify", "--only", pattern]) == 0
+        assert sorted(report_ids) == want, pattern
+
+
+def test_reproduce_without_a_name_says_a_name_is_needed(capsys):
+    assert cli.main(["reproduce"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: reproduce needs NAME(s)") and "--list" in err
+
+
+def test_the_torch_hint_installs_this_clone():
+    hint = cli._torch_hint()
+    root = cli.Path(cli.__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file():
+        assert f"-e '{root}[torch]'" in hint
+    else:
+        assert "'tradeoff[torch]'" in hint
+    assert "torch==2.13.0" in hint
