@@ -76,3 +76,21 @@ def test_the_torch_hint_installs_this_clone():
     else:
         assert "'tradeoff[torch]'" in hint
     assert "torch==2.13.0" in hint
+
+
+def test_result_objects_holding_arrays_have_a_short_repr():
+    import numpy as np
+
+    from tradeoff import bernoulli
+
+    model = bernoulli.BernoulliModel(np.linspace(0.05, 0.3, 200))
+    result = bernoulli.robust_logistic(model, 0.1)
+    for obj in (model, result):
+        text = repr(obj)
+        assert "\n" not in text and len(text) < 400, text
+        assert "shape=(200,)" in text
+    text = repr(result)
+    assert f"objective={result.objective:.6g}" in text and f"iterations={result.iterations}" in text
+    w = result.w
+    assert f"{w[0]:.6g}, {w[1]:.6g}, {w[2]:.6g}, ..., {w[-3]:.6g}, {w[-2]:.6g}, {w[-1]:.6g}" in text
+    assert str(result) == text
