@@ -141,3 +141,15 @@ def test_zero_gradient_check_flags_a_flat_model():
         warnings.simplefilter("error", train.GradientMaskingWarning)
         ok = train.evaluate(inner, d, attack=atk, checks=True, large_eps_max_acc=1.0)
     assert ok.checks["zero_gradient"][0] == 0.0
+
+
+def test_evaluate_shows_progress_over_the_evaluation_and_the_checks(capsys):
+    d = data.load("digits", test_subset=100)
+    model = nets.build("toy_mlp", input_shape=d.input_shape, seed=1)
+    atk = attacks.PGD(eps=0.1, alpha=0.05, steps=4, seed=0)
+    train.evaluate(model, d, attack=atk, warn=False, progress=True, batch_size=50)
+    err = capsys.readouterr().err.splitlines()  # not a terminal: one line per phase
+    assert err[0].startswith("evaluate [########################] 2/2 clean ")
+    assert err[1].startswith("gradient-masking checks [########################] 5/5 ")
+    train.evaluate(model, d, attack=atk, warn=False, progress=False)
+    assert capsys.readouterr().err == ""

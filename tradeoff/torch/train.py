@@ -1112,6 +1112,28 @@ def _per_sample(model, split: Split, attack, batch_size: int, bar: _Progress | N
     return _per_sample_batches(model, _split_batches(split, batch_size), attack, batches, bar)
 
 
+def _per_sample_of_loader(model, loader, attack, check_samples: int, bar: _Progress):
+    """:func:`_per_sample_batches` over an iterable of ``(x, y)`` batches, and its first
+    ``check_samples`` samples as a :class:`Split` (for the gradient-masking checks)."""
+    first_x, first_y = [], []
+    kept = 0
+
+    def keep_first(batches):
+        nonlocal kept
+        for x, y in batches:
+            if kept < check_samples:
+                first_x.append(x[: check_samples - kept])
+                first_y.append(y[: check_samples - kept])
+                kept += len(first_x[-1])
+            yield x, y
+
+    total = len(loader) if hasattr(loader, "__len__") else None
+    clean, robust = _per_sample_batches(
+        model, keep_first(_loader_batches(loader)), attack, total, bar
+    )
+    return clean, robust, Split(torch.cat(first_x), torch.cat(first_y))
+
+
 # The gradient-masking checks (Athalye et al. 2018, §3; AutoAttack's ``checks.py``): each
 # re-attacks the first samples and returns (what it measured, what it compared against,
 # the problem found or None).
@@ -1199,7 +1221,14 @@ def _check_zero_gradient(model, sub: Split, attack: PGD, tol: float):
 
 
 def _masking_checks(
-    model, sub: Split, attack: PGD, clean: torch.Tensor, robust: torch.Tensor, max_acc, bs
+    model,
+    sub: Split,
+    attack: PGD,
+    clean: torch.Tensor,
+    robust: torch.Tensor,
+    max_acc: float,
+    bs: int,
+    bar: _Progress,
 ):
     """Every gradient-masking check on ``sub`` (the first samples): ``(checks, problems)``,
     the tolerance ``0.02 + 1/m`` for ``m`` samples."""
@@ -1216,10 +1245,13 @@ def _masking_checks(
     if attack.steps < 4:
         del runs["quarter_steps"]  # a quarter of fewer than 4 steps is no attack
     checks, problems = {}, []
-    for name, run in runs.items():
+    head = "gradient-masking checks"
+    for i, (name, run) in enumerate(runs.items()):
+        bar.update(head, i, len(runs), f"({name})")
         checks[name], problem = run()
         if problem is not None:
             problems.append(problem)
+    bar.update(head, len(runs), len(runs), f"{len(problems)} failed", final=True)
     return checks, problems
 
 
@@ -1266,7 +1298,8 @@ def evaluate(
         :class:`GradientMaskingWarning` if ``warn``, and is reported in
         ``EvalResult.checks`` / ``.warnings`` either way.
     progress:
-        a progress bar with an ETA on stderr over the main evaluation (not the checks).
+        a progress bar with an ETA on stderr over the main evaluation, then one over the
+        gradient-masking checks.
 
     Checked before any work: the arguments, a non-empty split with finite pixels, labels
     (``(n,)`` or ``(n, 1)``) that the model can output (for an iterable: each batch as it
@@ -1296,21 +1329,7 @@ def evaluate(
         clean, robust = _per_sample(model, s, attack, batch_size, bar)
         first = s.take(min(check_samples, len(s)))
     elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, torch.Tensor)):
-        first_x, first_y, kept = [], [], 0
-
-        def keep_first(batches):  # the first check_samples samples, for the checks
-            nonlocal kept
-            for x, y in batches:
-                if kept < check_samples:
-                    first_x.append(x[: check_samples - kept])
-                    first_y.append(y[: check_samples - kept])
-                    kept += len(first_x[-1])
-                yield x, y
-
-        total = len(data) if hasattr(data, "__len__") else None
-        batches = keep_first(_loader_batches(data))
-        clean, robust = _per_sample_batches(model, batches, attack, total, bar)
-        first = Split(torch.cat(first_x), torch.cat(first_y))
+        clean, robust, first = _per_sample_of_loader(model, data, attack, check_samples, bar)
     else:
         raise TypeError(
             f"data must be a Data, a Split or an iterable of (x, y) batches, got "
@@ -1321,7 +1340,7 @@ def evaluate(
     if checks and isinstance(attack, PGD) and attack.eps > 0:
         m = len(first)
         result_checks, problems = _masking_checks(
-            model, first, attack, clean[:m], robust[:m], large_eps_max_acc, batch_size
+            model, first, attack, clean[:m], robust[:m], large_eps_max_acc, batch_size, bar
         )
         if warn:
             for p in problems:
