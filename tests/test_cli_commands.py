@@ -94,3 +94,26 @@ def test_result_objects_holding_arrays_have_a_short_repr():
     w = result.w
     assert f"{w[0]:.6g}, {w[1]:.6g}, {w[2]:.6g}, ..., {w[-3]:.6g}, {w[-2]:.6g}, {w[-1]:.6g}" in text
     assert str(result) == text
+
+
+def test_verify_output_is_not_wrapped_at_80_columns_when_piped(monkeypatch, capsys):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    cli.main(["verify", "--only", "collins"])
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) > 100  # rich assumes 80 without a terminal
+    assert "COLUMNS" not in cli.os.environ
+
+
+def test_a_missing_torch_gives_the_install_hint(monkeypatch):
+    real = cli.importlib.import_module
+
+    def no_torch(name, *args):
+        if name.startswith("tradeoff.torch"):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real(name, *args)
+
+    monkeypatch.setattr(cli.importlib, "import_module", no_torch)
+    for command in ("train", "eval"):
+        with pytest.raises(SystemExit) as exc:
+            cli.main([command, "--help"])
+        assert exc.value.code == cli._torch_hint()
