@@ -33,18 +33,21 @@ def test_verify_help_lists_the_groups_and_reproduce_help_the_entries(capsys):
         assert f"  {name} " in text
 
 
-def test_verify_only_a_pattern_of_no_group_fails_before_computing(monkeypatch, capsys):
+def test_verify_only_a_glob_of_no_group_fails_before_computing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("TRADEOFF_CACHE", str(tmp_path))  # no ids remembered
+
     def built(*args, **kwargs):
         raise AssertionError("a check was computed")
 
     monkeypatch.setattr(verify, "run_checks", built)
-    for pattern in ("nonexistent.thm1", "NOPE*", "x*.y"):
+    for pattern in ("NOPE*", "x*.y", "[ab]*.thm1"):
         assert cli.main(["verify", "--only", pattern]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "matches no group of checks" in err[0] and pattern in err[0]
 
 
-def test_verify_only_is_case_insensitive(capsys):
+def test_verify_only_is_case_insensitive(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("TRADEOFF_CACHE", str(tmp_path))
     groups = [g for g in verify.discover_groups() if g.prefix == "collins"]
     want = sorted(
         c.id for c in verify.run_checks(None, groups=groups).checks if "thm1" in c.id.lower()
@@ -96,8 +99,9 @@ def test_result_objects_holding_arrays_have_a_short_repr():
     assert str(result) == text
 
 
-def test_verify_output_is_not_wrapped_at_80_columns_when_piped(monkeypatch, capsys):
+def test_verify_output_is_not_wrapped_at_80_columns_when_piped(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setenv("TRADEOFF_CACHE", str(tmp_path))
     cli.main(["verify", "--only", "collins"])
     lines = capsys.readouterr().out.splitlines()
     assert max(len(line) for line in lines) > 100  # rich assumes 80 without a terminal
@@ -117,3 +121,26 @@ def test_a_missing_torch_gives_the_install_hint(monkeypatch):
         with pytest.raises(SystemExit) as exc:
             cli.main([command, "--help"])
         assert exc.value.code == cli._torch_hint()
+
+
+def test_verify_only_a_word_of_no_id_fails_before_computing_once_ids_are_known(
+    monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setenv("TRADEOFF_CACHE", str(tmp_path))
+    assert cli.main(["verify", "--only", "nonexistent"]) == 2  # builds every group once
+    assert "no check matches 'nonexistent'" in capsys.readouterr().err
+    real = verify.run_checks
+    built: list[str] = []
+
+    def recording(pattern=None, groups=None):
+        built.extend(g.prefix for g in groups)
+        return real(pattern, groups=groups)
+
+    monkeypatch.setattr(verify, "run_checks", recording)
+    assert cli.main(["verify", "--only", "NonExistent"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert built == [] and len(err) == 1 and "no check matches 'NonExistent'" in err[0]
+    # a word found in the remembered ids builds only the groups that hold it
+    monkeypatch.setattr(verify, "print_report", lambda report, verbose=False: None)
+    assert cli.main(["verify", "--only", "THM1.HOLDS"]) == 0
+    assert built == ["collins"]

@@ -75,8 +75,8 @@ def _version() -> str:
 
 def _select_groups(pattern: str):
     """The check groups ``--only PATTERN`` may match, decided without computing any check
-    (case-insensitive): a group name, ``group.rest``, or a glob over group names; a bare
-    word naming no group may occur inside any id. ``ValueError`` when none can match."""
+    (case-insensitive): a group name, ``group.rest``, or a glob over group names; any
+    other text may occur inside any id. ``ValueError`` when no group can match."""
     from tradeoff import verify
 
     groups = verify.discover_groups()
@@ -85,9 +85,7 @@ def _select_groups(pattern: str):
     if any(ch in head for ch in "*?["):
         chosen = [g for g in groups if fnmatch.fnmatchcase(g.prefix, head)]
     else:
-        chosen = [g for g in groups if g.prefix == head]
-        if not chosen and "." not in pattern:
-            chosen = groups  # a substring: searched in every id
+        chosen = [g for g in groups if g.prefix == head] or groups  # else a substring
     if not chosen:
         raise ValueError(
             f"--only {pattern!r} matches no group of checks (groups: {names}); a pattern is "
@@ -117,20 +115,92 @@ def _log_width(columns: int = 200):
         os.environ.pop("COLUMNS", None)
 
 
+def _ids_index_path() -> Path:
+    """Where the check ids of this version of the sources are remembered: a file named
+    by a SHA-256 of every source file of the package (ids are made by that code)."""
+    import hashlib
+
+    from tradeoff import _jit_cache
+
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return _jit_cache.cache_root() / "verify" / f"ids-{h.hexdigest()[:16]}.json"
+
+
+def _known_ids(prefixes: list[str]) -> list[str] | None:
+    """The remembered ids of these groups, or ``None`` if one of them was never built
+    with these sources."""
+    import json
+
+    try:
+        index = json.loads(_ids_index_path().read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(index, dict) or not all(isinstance(index.get(p), list) for p in prefixes):
+        return None
+    return [i for p in prefixes for i in index[p]]
+
+
+def _remember_ids(checks) -> None:
+    """Add the ids of the groups just built to the index (best effort: an unwritable
+    cache only means that the next ``--only`` computes before it can refuse)."""
+    import json
+
+    path = _ids_index_path()
+    groups: dict[str, list[str]] = {}
+    for c in checks:
+        groups.setdefault(c.id.split(".", 1)[0], []).append(c.id)
+    try:
+        index = json.loads(path.read_text()) if path.is_file() else {}
+        index = {**(index if isinstance(index, dict) else {}), **groups}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(index))
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        pass
+
+
+def _verify_only(pattern: str):
+    """The checks matching ``pattern`` (case-insensitive), or ``None`` after one error
+    line. A pattern that matches no group, or (once the groups' ids are known from an
+    earlier run of these sources) no id, is refused before any check is computed; only
+    the groups holding a match are built."""
+    from tradeoff import verify
+
+    try:
+        groups = _select_groups(pattern)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    known = _known_ids([g.prefix for g in groups])
+    if known is not None:
+        hit = {i.split(".", 1)[0] for i in known if _matches(i, pattern)}
+        if not hit:
+            print(
+                f"error: no check matches {pattern!r} (tradeoff verify prints every id)",
+                file=sys.stderr,
+            )
+            return None
+        groups = [g for g in groups if g.prefix in hit]
+    built = verify.run_checks(None, groups=groups)
+    _remember_ids(built.checks)
+    kept = [c for c in built.checks if _matches(c.id, pattern)]
+    return verify.VerifyReport(kept, built.seconds)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from tradeoff import verify
 
     if args.only:
-        try:
-            groups = _select_groups(args.only)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        report = _verify_only(args.only)
+        if report is None:
             return 2
-        built = verify.run_checks(None, groups=groups)
-        kept = [c for c in built.checks if _matches(c.id, args.only)]
-        report = verify.VerifyReport(kept, built.seconds)
     else:
         report = verify.run_checks()
+        _remember_ids(report.checks)
     if not report.checks:
         what = f"matches {args.only!r}" if args.only else "is registered"
         print(f"no check {what}", file=sys.stderr)
