@@ -78,6 +78,7 @@ def test_config_file_mistakes_name_the_file_and_key(tmp_path, no_loading, capsys
         'method = "pgd"': "method must be one of",
         "epochs = 2.5": "epochs must be an integer",
         "milestones = 3": "milestones must be a list of epochs",
+        "eps = 8": "eps 8 is larger than the linf diameter 1",
     }
     for text, message in cases.items():
         path = tmp_path / "c.toml"

@@ -651,9 +651,10 @@ def _plan(args: argparse.Namespace) -> _TrainPlan:
     given = _settings(args)
     shape = _SHAPES.get(name)
     if "eps" in given:
+        option = "--eps" if args.eps is not None else f"{args.config}: eps"
         norm = given.get("norm", (preset or FIT_DEFAULTS).norm)
-        check_real("--eps", given["eps"], low=0.0)
-        _check_eps_range("--eps", given["eps"], norm, pixel_range, shape)
+        check_real(option, given["eps"], low=0.0)
+        _check_eps_range(option, given["eps"], norm, pixel_range, shape)
     recipe, kw = _recipe(args, given)
     gamma = check_real("--gamma", given.get("gamma", 0.1), low=0.0, low_open=True)
     milestones = tuple(check_int("--milestones", m, low=1) for m in given.get("milestones", ()))
