@@ -22,3 +22,23 @@ def test_readme_example_runs(index, tmp_path, monkeypatch):
         pytest.importorskip("torch")
     monkeypatch.chdir(tmp_path)
     exec(compile(block, f"README.md python block {index}", "exec"), {"__name__": "readme"})
+
+
+def _claims(block: str) -> list[str]:
+    """What the ``print(...)  # → VALUE (note)`` lines of a block claim to print."""
+    out = []
+    for line in block.splitlines():
+        if line.lstrip().startswith("print(") and "# → " in line:
+            out.append(line.split("# → ", 1)[1].split(" (", 1)[0].strip())
+    return out
+
+
+@pytest.mark.parametrize("index", [i for i, b in enumerate(BLOCKS) if _claims(b)])
+def test_readme_example_prints_what_its_comments_claim(index, tmp_path, monkeypatch, capsys):
+    """Run as a script, a block prints, line by line, the values its ``# →`` comments
+    state (a bare expression in a script prints nothing)."""
+    block = BLOCKS[index]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, f"README.md python block {index}", "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == _claims(block)

@@ -79,7 +79,13 @@ def test_fit_learns_and_madry_is_more_robust(digits, trained):
     assert abs(r_rob.robust_acc - plain_accuracy(rob, data.Split(xa, digits.test.y))) < 1e-12
     assert r_rob.robust_acc > r_std.robust_acc + 0.05
     assert r_rob.clean_acc > 0.8
-    assert set(r_rob.checks) == {"eps0_equals_clean", "half_eps", "quarter_steps", "large_eps"}
+    assert set(r_rob.checks) == {
+        "eps0_equals_clean",
+        "half_eps",
+        "quarter_steps",
+        "large_eps",
+        "zero_gradient",
+    }
     assert r_rob.checks["large_eps"][0] <= 0.1
 
 
@@ -301,6 +307,8 @@ def test_cli_trains_on_digits(tmp_path):
             "0.1",
             "--steps",
             "5",
+            "--optimizer",  # the default is fit's, sgd
+            "adam",
             "--lr",
             "0.003",
             "--batch-size",

@@ -67,6 +67,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from tradeoff._repr import short_repr
 from tradeoff._validate import check_array, check_int, check_real, check_rng, finite_output
 
 __all__ = [
@@ -148,6 +149,9 @@ class BernoulliModel:
 
     tau: np.ndarray
     theta: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return short_repr(self)
 
     def __post_init__(self) -> None:
         tau = check_array("tau", self.tau, ndim=1)
@@ -874,6 +878,9 @@ class RobustLogisticResult:
     eps: float
     adversarial_fraction: float
 
+    def __repr__(self) -> str:
+        return short_repr(self)
+
 
 @finite_output()
 def robust_logistic(
@@ -1026,6 +1033,9 @@ class EmpiricalOptimum:
     threshold: float
     tau_hat: np.ndarray
     iterations: int
+
+    def __repr__(self) -> str:
+        return short_repr(self)
 
 
 @finite_output()

@@ -8,6 +8,8 @@
     run a benchmark (``tradeoff bench --list``); each target parses its own arguments.
 ``tradeoff train [ARGS ...]``
     train a network (needs the ``torch`` extra); ``tradeoff train --help``.
+``tradeoff eval MODEL [ARGS ...]``
+    clean and robust accuracy of a saved model (needs ``torch``); ``tradeoff eval --help``.
 ``tradeoff cache [--clear]``
     show (or remove) the on-disk cache of compiled kernels.
 """
@@ -15,7 +17,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fnmatch
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +30,30 @@ BENCH_TARGETS = {
     "kernels": "tradeoff.kernels.benchmark:main",
     "attack": "tradeoff.torch.benchmark:main",
 }
-TRAIN_ENTRY = "tradeoff.torch.cli:main"
+#: the sub-CLIs that need torch and parse their own arguments
+TORCH_ENTRIES = {"train": "tradeoff.torch.cli:main", "eval": "tradeoff.torch.cli:eval_main"}
+TRAIN_ENTRY = TORCH_ENTRIES["train"]
+
+EXAMPLES = """\
+examples:
+  tradeoff verify --only tsipras          the theorem checks of one paper (exit 1 on a FAIL)
+  tradeoff reproduce --list               the papers' tables and figures
+  tradeoff reproduce collins-table1 --scale smoke
+  tradeoff train --data digits --net linear --method madry --eps 0.1 --steps 10 --save m.pt
+  tradeoff eval m.pt --data digits --eps 0.05 0.1
+  tradeoff bench --list
+"""
+
+
+def _torch_hint() -> str:
+    """How to install torch: in a clone (a pyproject.toml beside the package) the editable
+    install of that folder, else the package from an index."""
+    root = Path(__file__).resolve().parents[1]
+    target = f"-e '{root}[torch]'" if (root / "pyproject.toml").is_file() else "'tradeoff[torch]'"
+    return (
+        f"this command needs PyTorch: pip install {target} (on a CPU-only machine pin "
+        "the CPU build: pip install torch==2.13.0 " + target + ")"
+    )
 
 
 def _load_entry(spec: str):
@@ -34,23 +62,151 @@ def _load_entry(spec: str):
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == "torch":
-            raise SystemExit(
-                "this command needs PyTorch: pip install 'tradeoff[torch]' "
-                "(on a CPU-only machine: pip install torch==2.13.0 'tradeoff[torch]')"
-            ) from exc
+            raise SystemExit(_torch_hint()) from exc
         raise
     return getattr(module, func)
+
+
+def _version() -> str:
+    from tradeoff import __version__
+
+    return __version__
+
+
+def _select_groups(pattern: str):
+    """The check groups ``--only PATTERN`` may match, decided without computing any check
+    (case-insensitive): a group name, ``group.rest``, or a glob over group names; any
+    other text may occur inside any id. ``ValueError`` when no group can match."""
+    from tradeoff import verify
+
+    groups = verify.discover_groups()
+    names = ", ".join(g.prefix for g in groups)
+    head = pattern.split(".", 1)[0].lower()
+    if any(ch in head for ch in "*?["):
+        chosen = [g for g in groups if fnmatch.fnmatchcase(g.prefix, head)]
+    else:
+        chosen = [g for g in groups if g.prefix == head] or groups  # else a substring
+    if not chosen:
+        raise ValueError(
+            f"--only {pattern!r} matches no group of checks (groups: {names}); a pattern is "
+            "a group, group.glob, a glob or a substring of an id"
+        )
+    return chosen
+
+
+def _matches(check_id: str, pattern: str) -> bool:
+    check_id, pattern = check_id.lower(), pattern.lower()
+    if any(ch in pattern for ch in "*?["):
+        return fnmatch.fnmatchcase(check_id, pattern)
+    return pattern in check_id
+
+
+@contextlib.contextmanager
+def _log_width(columns: int = 200):
+    """Piped output (a CI log, a file) is not wrapped at the 80 columns rich assumes
+    without a terminal."""
+    if sys.stdout.isatty() or "COLUMNS" in os.environ:
+        yield
+        return
+    os.environ["COLUMNS"] = str(columns)
+    try:
+        yield
+    finally:
+        os.environ.pop("COLUMNS", None)
+
+
+def _ids_index_path() -> Path:
+    """Where the check ids of this version of the sources are remembered: a file named
+    by a SHA-256 of every source file of the package (ids are made by that code)."""
+    import hashlib
+
+    from tradeoff import _jit_cache
+
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return _jit_cache.cache_root() / "verify" / f"ids-{h.hexdigest()[:16]}.json"
+
+
+def _known_ids(prefixes: list[str]) -> list[str] | None:
+    """The remembered ids of these groups, or ``None`` if one of them was never built
+    with these sources."""
+    import json
+
+    try:
+        index = json.loads(_ids_index_path().read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(index, dict) or not all(isinstance(index.get(p), list) for p in prefixes):
+        return None
+    return [i for p in prefixes for i in index[p]]
+
+
+def _remember_ids(checks) -> None:
+    """Add the ids of the groups just built to the index (best effort: an unwritable
+    cache only means that the next ``--only`` computes before it can refuse)."""
+    import json
+
+    path = _ids_index_path()
+    groups: dict[str, list[str]] = {}
+    for c in checks:
+        groups.setdefault(c.id.split(".", 1)[0], []).append(c.id)
+    try:
+        index = json.loads(path.read_text()) if path.is_file() else {}
+        index = {**(index if isinstance(index, dict) else {}), **groups}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(index))
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        pass
+
+
+def _verify_only(pattern: str):
+    """The checks matching ``pattern`` (case-insensitive), or ``None`` after one error
+    line. A pattern that matches no group, or (once the groups' ids are known from an
+    earlier run of these sources) no id, is refused before any check is computed; only
+    the groups holding a match are built."""
+    from tradeoff import verify
+
+    try:
+        groups = _select_groups(pattern)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    known = _known_ids([g.prefix for g in groups])
+    if known is not None:
+        hit = {i.split(".", 1)[0] for i in known if _matches(i, pattern)}
+        if not hit:
+            print(
+                f"error: no check matches {pattern!r} (tradeoff verify prints every id)",
+                file=sys.stderr,
+            )
+            return None
+        groups = [g for g in groups if g.prefix in hit]
+    built = verify.run_checks(None, groups=groups)
+    _remember_ids(built.checks)
+    kept = [c for c in built.checks if _matches(c.id, pattern)]
+    return verify.VerifyReport(kept, built.seconds)
 
 
 def _verify(args: argparse.Namespace) -> int:
     from tradeoff import verify
 
-    report = verify.run_checks(args.only)
+    if args.only:
+        report = _verify_only(args.only)
+        if report is None:
+            return 2
+    else:
+        report = verify.run_checks()
+        _remember_ids(report.checks)
     if not report.checks:
         what = f"matches {args.only!r}" if args.only else "is registered"
         print(f"no check {what}", file=sys.stderr)
         return 2
-    verify.print_report(report, verbose=args.verbose)
+    with _log_width():
+        verify.print_report(report, verbose=args.verbose)
     verify.write_outputs(report, args.json, args.markdown)
     return 1 if report.failed else 0
 
@@ -68,7 +224,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         return 0
     if not args.names:
         print(
-            "reproduce needs NAME(s) or 'all' (tradeoff reproduce --list shows the entries)",
+            "error: reproduce needs NAME(s) or 'all' (tradeoff reproduce --list shows the entries)",
             file=sys.stderr,
         )
         return 2
@@ -137,22 +293,56 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tradeoff", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _groups_epilog() -> str:
+    from tradeoff import verify
 
-    p = sub.add_parser("verify", help="check the papers' theorems exactly")
+    return "groups: " + ", ".join(g.prefix for g in verify.discover_groups())
+
+
+def _entries_epilog() -> str:
+    from tradeoff import experiments as ex
+
+    entries = ex.registry()
+    width = max((len(n) for n in entries), default=0)
+    lines = [f"  {name:<{width}}  {e.paper}, {e.item}" for name, e in entries.items()]
+    return "entries:\n" + "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tradeoff",
+        description="Exact theory and fast experiments for the robustness-accuracy trade-off\n"
+        "in adversarial machine learning: check the papers' theorems, reproduce their\n"
+        "tables and figures, train and evaluate networks under attack.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tradeoff {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "verify",
+        help="check the papers' theorems exactly",
+        epilog=_groups_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--only",
         metavar="PATTERN",
-        help="keep check ids matching a glob (tsipras.thm2_*) or containing a substring",
+        help="keep check ids matching a group name, a glob (tsipras.thm2_*) or containing a "
+        "substring; case-insensitive",
     )
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the checks as JSON")
     p.add_argument("--markdown", type=Path, metavar="PATH", help="also write a Markdown table")
     p.add_argument("-v", "--verbose", action="store_true", help="wide table")
     p.set_defaults(func=_verify)
 
-    p = sub.add_parser("reproduce", help="reproduce a table or figure of the papers")
+    p = sub.add_parser(
+        "reproduce",
+        help="reproduce a table or figure of the papers",
+        epilog=_entries_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("names", nargs="*", metavar="NAME", help="entries (see --list), or 'all'")
     p.add_argument("--list", action="store_true", help="list the experiments")
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (results/)")
@@ -183,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "train", help="train a network (needs torch): tradeoff train --help", add_help=False
     )
+    sub.add_parser(
+        "eval",
+        help="clean and robust accuracy of a saved model (needs torch): tradeoff eval --help",
+        add_help=False,
+    )
     return parser
 
 
@@ -203,8 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":
         return _bench(argv[1:])
-    if argv and argv[0] == "train":
-        return int(_load_entry(TRAIN_ENTRY)(argv[1:]) or 0)
+    if argv and argv[0] in TORCH_ENTRIES:
+        return int(_load_entry(TORCH_ENTRIES[argv[0]])(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

@@ -56,7 +56,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -76,6 +76,8 @@ from .attacks import (
     _trades_kl,
     correct,
     eval_mode,
+    input_gradient,
+    per_sample_loss,
     pgd,
     trades_inner_max,
 )
@@ -1128,22 +1130,44 @@ def _finite_logits(logits: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-def _per_sample(model, split: Split, attack, batch_size: int, bar: _Progress | None = None):
+def _split_batches(split: Split, batch_size: int):
+    for i in range(0, len(split), batch_size):
+        yield split.x[i : i + batch_size], split.y[i : i + batch_size]
+
+
+def _loader_batches(loader, name: str = "data"):
+    """The ``(x, y)`` batches of an iterable (a ``DataLoader``), each checked as a
+    :class:`~tradeoff.torch.data.Split` (floating finite pixels, one label per sample)."""
+    for b, batch in enumerate(loader):
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise TypeError(
+                f"{name} must yield (x, y) batches, got {type(batch).__name__} at batch {b}"
+            )
+        try:
+            s = Split(batch[0], batch[1])
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name}, batch {b}: {exc}") from None
+        yield s.x, s.y
+
+
+def _per_sample_batches(model, batches, attack, total: int | None, bar: _Progress | None):
+    """Per-sample clean and robust correctness over ``batches`` of ``(x, y)``; with the
+    first batch's inputs, labels and logits checked against the model."""
     clean, robust = [], []
     device, dtype = _placement(model)
-    batches = (len(split) + batch_size - 1) // batch_size
-    for i in range(0, len(split), batch_size):
+    b = -1
+    for b, (xb, yb) in enumerate(batches):
         if bar is not None:
-            bar.update("evaluate", i // batch_size, batches, "" if attack is None else "(attack)")
-        x = split.x[i : i + batch_size].to(device=device, dtype=dtype)
-        y = split.y[i : i + batch_size].to(device)
+            bar.update("evaluate", b, total or b + 1, "" if attack is None else "(attack)")
+        x = xb.to(device=device, dtype=dtype)
+        y = yb.to(device)
         with torch.no_grad(), eval_mode(model):
             clean.append(correct(_finite_logits(forward(model, x)), y).cpu())
         if attack is not None:
             a = attack
-            if isinstance(attack, PGD) and attack.seed is not None and i > 0:
+            if isinstance(attack, PGD) and attack.seed is not None and b > 0:
                 # fresh random starts per batch; the first batch uses the attack's own seed
-                a = attack.replace(seed=_batch_seed(attack.seed, 0, i // batch_size))
+                a = attack.replace(seed=_batch_seed(attack.seed, 0, b))
             x_adv = a(model, x, y)
             if not isinstance(x_adv, torch.Tensor) or x_adv.shape != x.shape:
                 raise TypeError(
@@ -1152,23 +1176,179 @@ def _per_sample(model, split: Split, attack, batch_size: int, bar: _Progress | N
                 )
             with torch.no_grad(), eval_mode(model):
                 robust.append(correct(_finite_logits(forward(model, x_adv)), y).cpu())
+    if not clean:
+        raise ValueError("data is empty: no batch to evaluate")
     c = torch.cat(clean)
     r = torch.cat(robust) if robust else None
     if bar is not None:
         done = f"clean {float(c.float().mean()):.4f}"
         bar.update(
             "evaluate",
-            batches,
-            batches,
+            b + 1,
+            b + 1,
             done + ("" if r is None else f" robust {float(r.float().mean()):.4f}"),
             final=True,
         )
     return c, r
 
 
+def _per_sample(model, split: Split, attack, batch_size: int, bar: _Progress | None = None):
+    batches = (len(split) + batch_size - 1) // batch_size
+    return _per_sample_batches(model, _split_batches(split, batch_size), attack, batches, bar)
+
+
+def _per_sample_of_loader(model, loader, attack, check_samples: int, bar: _Progress):
+    """:func:`_per_sample_batches` over an iterable of ``(x, y)`` batches, and its first
+    ``check_samples`` samples as a :class:`Split` (for the gradient-masking checks)."""
+    first_x, first_y = [], []
+    kept = 0
+
+    def keep_first(batches):
+        nonlocal kept
+        for x, y in batches:
+            if kept < check_samples:
+                first_x.append(x[: check_samples - kept])
+                first_y.append(y[: check_samples - kept])
+                kept += len(first_x[-1])
+            yield x, y
+
+    total = len(loader) if hasattr(loader, "__len__") else None
+    clean, robust = _per_sample_batches(
+        model, keep_first(_loader_batches(loader)), attack, total, bar
+    )
+    return clean, robust, Split(torch.cat(first_x), torch.cat(first_y))
+
+
+# The gradient-masking checks (Athalye et al. 2018, §3; AutoAttack's ``checks.py``): each
+# re-attacks the first samples and returns (what it measured, what it compared against,
+# the problem found or None).
+
+
+def _check_eps_zero(model, sub: Split, attack: PGD, clean: torch.Tensor, batch_size: int):
+    """At ε = 0 the attack cannot move: robust must equal clean accuracy, sample by sample."""
+    _, r0 = _per_sample(model, sub, attack.replace(eps=0.0), batch_size)
+    acc0, clean_acc = float(r0.float().mean()), float(clean.float().mean())
+    problem = None
+    if not torch.equal(r0, clean):
+        problem = (
+            f"robust accuracy at eps=0 ({acc0:.4f}) differs from clean accuracy ({clean_acc:.4f})"
+        )
+    return (acc0, clean_acc), problem
+
+
+def _check_half_eps(model, sub: Split, attack: PGD, acc: float, tol: float, batch_size: int):
+    """Half the budget cannot be stronger than the whole one (monotone in ε)."""
+    _, r = _per_sample(
+        model, sub, attack.replace(eps=attack.eps / 2, alpha=attack.alpha / 2), batch_size
+    )
+    acc_half = float(r.float().mean())
+    problem = None
+    if acc_half < acc - tol:
+        problem = (
+            f"robust accuracy at eps/2 ({acc_half:.4f}) is below that at eps ({acc:.4f}): "
+            "not monotone in eps"
+        )
+    return (acc_half, acc), problem
+
+
+def _check_quarter_steps(model, sub: Split, attack: PGD, acc: float, tol: float, batch_size: int):
+    """A quarter of the steps cannot be stronger than all of them."""
+    few = attack.steps // 4
+    _, r = _per_sample(model, sub, attack.replace(steps=few), batch_size)
+    acc_few = float(r.float().mean())
+    problem = None
+    if acc_few < acc - tol:
+        problem = (
+            f"robust accuracy with {few} steps ({acc_few:.4f}) is below that with "
+            f"{attack.steps} ({acc:.4f}): more steps made the attack weaker"
+        )
+    return (acc_few, acc), problem
+
+
+def _check_large_eps(model, sub: Split, attack: PGD, max_acc: float, batch_size: int):
+    """An ε covering the whole pixel range (l2: its diagonal) must reach other images."""
+    lo, hi = attack.clip
+    dim = int(np.prod(sub.x.shape[1:]))
+    big = (hi - lo) * (1.0 if attack.norm == "linf" else math.sqrt(dim))
+    big_steps = max(attack.steps, 10)
+    _, r = _per_sample(
+        model,
+        sub,
+        attack.replace(eps=big, alpha=2.5 * big / big_steps, steps=big_steps),
+        batch_size,
+    )
+    acc_big = float(r.float().mean())
+    problem = None
+    if acc_big > max_acc:
+        problem = (
+            f"robust accuracy at eps={big:g} (the whole pixel range) is {acc_big:.4f} > "
+            f"{max_acc:g}: the attack cannot even reach other images"
+        )
+    return (acc_big, big), problem
+
+
+def _check_zero_gradient(model, sub: Split, attack: PGD, tol: float):
+    """The attack's loss must have a non-zero input gradient at the samples (AutoAttack's
+    ``check_zero_gradients``): a zero gradient leaves PGD nothing to follow."""
+    device, dtype = _placement(model)
+    x = sub.x.to(device=device, dtype=dtype)
+    y = sub.y.to(device)
+    with eval_mode(model):
+        g = input_gradient(model, x, lambda logits: per_sample_loss(logits, y, attack.loss).sum())
+    zero = float((g.flatten(1).abs().amax(1) == 0).float().mean())
+    problem = None
+    if zero > tol:
+        problem = (
+            f"the input gradient of the attack's loss is exactly zero at {zero:.1%} of the "
+            "samples: PGD has no direction to follow there"
+        )
+    return (zero, tol), problem
+
+
+def _masking_checks(
+    model,
+    sub: Split,
+    attack: PGD,
+    clean: torch.Tensor,
+    robust: torch.Tensor,
+    max_acc: float,
+    bs: int,
+    bar: _Progress,
+):
+    """Every gradient-masking check on ``sub`` (the first samples): ``(checks, problems)``,
+    the tolerance ``0.02 + 1/m`` for ``m`` samples."""
+    m = len(sub)
+    tol = 0.02 + 1.0 / m
+    acc = float(robust.float().mean())
+    runs = {
+        "eps0_equals_clean": lambda: _check_eps_zero(model, sub, attack, clean, bs),
+        "half_eps": lambda: _check_half_eps(model, sub, attack, acc, tol, bs),
+        "quarter_steps": lambda: _check_quarter_steps(model, sub, attack, acc, tol, bs),
+        "large_eps": lambda: _check_large_eps(model, sub, attack, max_acc, bs),
+        "zero_gradient": lambda: _check_zero_gradient(model, sub, attack, tol),
+    }
+    if attack.steps < 4:
+        del runs["quarter_steps"]  # a quarter of fewer than 4 steps is no attack
+    checks, problems = {}, []
+    head = "gradient-masking checks"
+    for i, (name, run) in enumerate(runs.items()):
+        bar.update(head, i, len(runs), f"({name})")
+        checks[name], problem = run()
+        if problem is not None:
+            problems.append(problem)
+    bar.update(head, len(runs), len(runs), f"{len(problems)} failed", final=True)
+    return checks, problems
+
+
+def _describe_attack(attack) -> str:
+    if isinstance(attack, PGD):
+        return attack.describe()
+    return "no attack" if attack is None else getattr(attack, "__name__", type(attack).__name__)
+
+
 def evaluate(
     model: nn.Module,
-    data: Data | Split,
+    data: Data | Split | Iterable,
     *,
     attack: PGD | Callable | None = None,
     split: str = "test",
@@ -1183,25 +1363,34 @@ def evaluate(
 
     Parameters
     ----------
+    data:
+        a :class:`~tradeoff.torch.data.Data` (its ``split``), a
+        :class:`~tradeoff.torch.data.Split`, or any iterable of ``(x, y)`` batches — a
+        ``torch.utils.data.DataLoader`` of your own data (``batch_size`` is then the
+        loader's; each batch is checked like a ``Split``, and a ``PGD``'s ``clip`` is
+        taken as the data's pixel range).
     attack:
         a :class:`~tradeoff.torch.attacks.PGD` (or any ``attack(model, x, y) -> x_adv``;
-        the checks need a ``PGD``). ``None``: clean accuracy only.
+        the checks need a ``PGD``). ``None``: clean accuracy only. ε in pixel units.
     checks:
         on the first ``check_samples`` samples, re-attack with ε = 0 (must equal the
         clean accuracy exactly), ε/2 and ``steps // 4`` (must not be lower than at the full
         budget, beyond a tolerance ``0.02 + 1/n``), and ε covering the whole pixel range
-        (robust accuracy must fall to at most ``large_eps_max_acc``). A failed check —
-        the classic symptoms of gradient masking (Athalye et al. 2018; AutoAttack's
-        checks) — raises a :class:`GradientMaskingWarning` if ``warn``, and is reported in
+        (robust accuracy must fall to at most ``large_eps_max_acc``); and the input
+        gradient of the attack's loss must be non-zero (at most a fraction ``0.02 + 1/n``
+        of exactly zero gradients). A failed check — the classic symptoms of gradient
+        masking (Athalye et al. 2018; AutoAttack's checks) — raises a
+        :class:`GradientMaskingWarning` if ``warn``, and is reported in
         ``EvalResult.checks`` / ``.warnings`` either way.
     progress:
-        a progress bar with an ETA on stderr over the main evaluation (not the checks).
+        a progress bar with an ETA on stderr over the main evaluation, then one over the
+        gradient-masking checks.
 
     Checked before any work: the arguments, a non-empty split with finite pixels, labels
-    (``(n,)`` or ``(n, 1)``) that the model can output; then every batch's logits are
-    finite (``ValueError`` otherwise: an accuracy over NaN logits means nothing).
+    (``(n,)`` or ``(n, 1)``) that the model can output (for an iterable: each batch as it
+    comes); then every batch's logits are finite (``ValueError`` otherwise: an accuracy
+    over NaN logits means nothing).
     """
-    s, rng = _split_of(data, split)
     batch_size = check_int("batch_size", batch_size, low=1)
     _placement(model)  # an nn.Module (TypeError otherwise)
     if attack is not None and not callable(attack):
@@ -1213,74 +1402,41 @@ def evaluate(
     progress = check_bool("progress", progress)
     check_samples = check_int("check_samples", check_samples, low=1)
     large_eps_max_acc = check_real("large_eps_max_acc", large_eps_max_acc, low=0.0, high=1.0)
-    _check_data(model, s, "data" if isinstance(data, Split) else f"data.{split}", None)
-    if isinstance(attack, PGD) and rng is not None and tuple(attack.clip) != tuple(rng):
-        raise ValueError(
-            f"attack.clip={attack.clip} differs from the data's pixel range {rng}; "
-            "build the attack with clip=data.pixel_range"
+    bar = _Progress(progress)
+    if isinstance(data, (Data, Split)):
+        s, rng = _split_of(data, split)
+        _check_data(model, s, "data" if isinstance(data, Split) else f"data.{split}", None)
+        if isinstance(attack, PGD) and rng is not None and tuple(attack.clip) != tuple(rng):
+            raise ValueError(
+                f"attack.clip={attack.clip} differs from the data's pixel range {rng}; "
+                "build the attack with clip=data.pixel_range"
+            )
+        clean, robust = _per_sample(model, s, attack, batch_size, bar)
+        first = s.take(min(check_samples, len(s)))
+    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, torch.Tensor)):
+        clean, robust, first = _per_sample_of_loader(model, data, attack, check_samples, bar)
+    else:
+        raise TypeError(
+            f"data must be a Data, a Split or an iterable of (x, y) batches, got "
+            f"{type(data).__name__}"
         )
-    clean, robust = _per_sample(model, s, attack, batch_size, _Progress(progress))
-    n = len(s)
     result_checks: dict = {}
     problems: list[str] = []
     if checks and isinstance(attack, PGD) and attack.eps > 0:
-        m = min(check_samples, n)
-        sub = s.take(m)
-        tol = 0.02 + 1.0 / m
-        acc = float(robust[:m].float().mean())
-        clean_m = float(clean[:m].float().mean())
-
-        def run(a: PGD) -> tuple[float, torch.Tensor]:
-            _, r = _per_sample(model, sub, a, batch_size)
-            return float(r.float().mean()), r
-
-        acc0, r0 = run(attack.replace(eps=0.0))
-        result_checks["eps0_equals_clean"] = (acc0, clean_m)
-        if not torch.equal(r0, clean[:m]):
-            problems.append(
-                f"robust accuracy at eps=0 ({acc0:.4f}) differs from clean accuracy ({clean_m:.4f})"
-            )
-        acc_half, _ = run(attack.replace(eps=attack.eps / 2, alpha=attack.alpha / 2))
-        result_checks["half_eps"] = (acc_half, acc)
-        if acc_half < acc - tol:
-            problems.append(
-                f"robust accuracy at eps/2 ({acc_half:.4f}) is below that at eps ({acc:.4f}): "
-                "not monotone in eps"
-            )
-        if attack.steps >= 4:
-            acc_few, _ = run(attack.replace(steps=attack.steps // 4))
-            result_checks["quarter_steps"] = (acc_few, acc)
-            if acc_few < acc - tol:
-                problems.append(
-                    f"robust accuracy with {attack.steps // 4} steps ({acc_few:.4f}) is below "
-                    f"that with {attack.steps} ({acc:.4f}): more steps made the attack weaker"
-                )
-        lo, hi = attack.clip
-        dim = int(np.prod(sub.x.shape[1:]))
-        big = (hi - lo) * (1.0 if attack.norm == "linf" else math.sqrt(dim))
-        big_steps = max(attack.steps, 10)
-        acc_big, _ = run(attack.replace(eps=big, alpha=2.5 * big / big_steps, steps=big_steps))
-        result_checks["large_eps"] = (acc_big, big)
-        if acc_big > large_eps_max_acc:
-            problems.append(
-                f"robust accuracy at eps={big:g} (the whole pixel range) is {acc_big:.4f} > "
-                f"{large_eps_max_acc:g}: the attack cannot even reach other images"
-            )
+        m = len(first)
+        result_checks, problems = _masking_checks(
+            model, first, attack, clean[:m], robust[:m], large_eps_max_acc, batch_size, bar
+        )
         if warn:
             for p in problems:
                 warnings.warn(
                     f"possible gradient masking: {p}", GradientMaskingWarning, stacklevel=2
                 )
-    desc = (
-        attack.describe()
-        if isinstance(attack, PGD)
-        else ("no attack" if attack is None else getattr(attack, "__name__", type(attack).__name__))
-    )
     return EvalResult(
         clean_acc=float(clean.float().mean()),
         robust_acc=None if robust is None else float(robust.float().mean()),
-        n=n,
-        attack=desc,
+        n=len(clean),
+        attack=_describe_attack(attack),
         checks=result_checks,
         warnings=tuple(problems),
     )
