@@ -8,6 +8,11 @@
   the TRADES inner maximisation, stepping with :mod:`tradeoff.kernels`;
 - :mod:`tradeoff.torch.train` — standard / Madry / TRADES training with exact resume, and
   :func:`~tradeoff.torch.train.evaluate` with gradient-masking checks;
+- :mod:`tradeoff.torch.attribution` — saliency maps (g_G, g_GX, integrated gradients,
+  SmoothGrad), large-ε examples and interpolations;
+- :mod:`tradeoff.torch.roar` — ROAR / KAR occlusion, retraining and Kim et al.'s scores;
+- :mod:`tradeoff.torch.manifold` — Kim et al.'s VAE-GAN / VAE and the distance to the
+  learned manifold;
 - :mod:`tradeoff.torch.cli` (``tradeoff train``), :mod:`tradeoff.torch.benchmark`
   (``tradeoff bench attack``).
 
@@ -18,7 +23,17 @@ from __future__ import annotations
 
 import importlib
 
-_SUBMODULES = ("attacks", "benchmark", "cli", "data", "nets", "train")
+_SUBMODULES = (
+    "attacks",
+    "attribution",
+    "benchmark",
+    "cli",
+    "data",
+    "manifold",
+    "nets",
+    "roar",
+    "train",
+)
 
 
 def __getattr__(name: str):

@@ -241,10 +241,15 @@ class ManifoldModel(nn.Module):
         maps latents ``(n, zdim)`` to images ``(n, *input_shape)`` in ``[−1, 1]``.
     discriminator:
         maps images to one logit per image, ``(n, 1)`` or ``(n,)``; None for a plain VAE.
-    zdim, input_shape, width:
-        the latent dimension, the shape of one image and the width multiplier the
-        networks were built with (``width`` is recorded, not applied).
+    zdim:
+        the latent dimension.
+    input_shape:
+        the shape of one image.
+    width:
+        the width multiplier the networks were built with (recorded, not applied).
 
+    Notes
+    -----
     ``model(x)`` is ``decode(μ(x))`` in the model's current train/eval mode;
     :meth:`project` is the same in eval mode (BatchNorm's running statistics), the
     manifold projection π of Kim et al. §2.1.
@@ -342,7 +347,7 @@ def build_manifold_model(
     Parameters
     ----------
     kind:
-        one of :data:`KINDS`.
+        one of ``KINDS``.
     zdim:
         latent dimension (10 for MNIST / Fashion-MNIST in the reference), 1 to 4096.
     width:
@@ -574,6 +579,8 @@ def train_manifold_model(
         a loss or a weight became NaN or inf; the model keeps its weights from before
         that mini-batch (the optimisers' moments are not rolled back).
 
+    Notes
+    -----
     The model is trained in train mode and left in the train/eval mode each submodule was
     in.
     """

@@ -215,8 +215,9 @@ PRESETS: dict[str, Recipe] = {
 
 
 class DivergenceError(FloatingPointError, ValueError):
-    """Training diverged: the loss or a parameter became NaN or inf (:func:`fit` raises it
-    before the step is kept: the model holds its weights from before that step). A
+    """Training diverged: the loss or a parameter became NaN or inf
+    (:func:`~tradeoff.torch.train.fit` raises it before the step is kept: the model holds
+    its weights from before that step). A
     ``FloatingPointError`` and, since the usual cause is the learning rate it names, a
     ``ValueError``."""
 
@@ -1386,6 +1387,8 @@ def evaluate(
         a progress bar with an ETA on stderr over the main evaluation, then one over the
         gradient-masking checks.
 
+    Notes
+    -----
     Checked before any work: the arguments, a non-empty split with finite pixels, labels
     (``(n,)`` or ``(n, 1)``) that the model can output (for an iterable: each batch as it
     comes); then every batch's logits are finite (``ValueError`` otherwise: an accuracy
