@@ -305,6 +305,24 @@ def _cost(recipe: dict) -> float:
     return flops * passes * recipe["data"]["n_train"]
 
 
+def available_datasets(ctx: Context, datasets: Any, notes: list[str]) -> list[str]:
+    """The Kim datasets among ``datasets`` whose data load at ``ctx.scale`` (Fashion-MNIST
+    is an optional Debian package; MNIST falls back to mnist5k); a note in ``notes`` for
+    each one left out."""
+    labels = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+    out = []
+    for ds in datasets:
+        try:
+            load_recipe_data(
+                kim_cnn_recipe(ctx.scale, ds, 0.0, seed=ctx.seed), root=ctx.data_dir, n_test=1
+            )
+        except FileNotFoundError as exc:
+            notes.append(f"**{labels.get(ds, ds)} is not available and was left out**: {exc}")
+            continue
+        out.append(ds)
+    return out
+
+
 def get_models(ctx: Context, recipes: dict[str, dict], desc: str) -> dict[str, tuple[Any, dict]]:
     """The models of ``recipes`` (name → recipe), each in eval mode: from the model cache
     ``ctx.models`` when stored there, the others trained in parallel by the sweep runner
@@ -1402,17 +1420,7 @@ def kim_compute(ctx: Context) -> dict:
     eps_list = (0.0, *s["train_eps"])
     notes, rows = [], []
     out: dict[str, Any] = {"datasets": {}}
-    available = []
-    for ds in s["datasets"]:
-        if ds == "fashion_mnist":  # an optional Debian package: left out when missing
-            try:
-                load_recipe_data(
-                    kim_cnn_recipe(ctx.scale, ds, 0.0, seed=ctx.seed), root=ctx.data_dir, n_test=1
-                )
-            except FileNotFoundError as exc:
-                notes.append(f"**Fashion-MNIST is not available and was left out**: {exc}")
-                continue
-        available.append(ds)
+    available = available_datasets(ctx, s["datasets"], notes)
     recipes = {
         (ds, e): kim_cnn_recipe(ctx.scale, ds, e, seed=ctx.seed)
         for ds in available

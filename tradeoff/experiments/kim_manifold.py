@@ -41,6 +41,7 @@ from tradeoff.experiments.gradients import (
     KIM_LARGE_EPS,
     KIM_SETTINGS,
     _large_eps,
+    available_datasets,
     get_models,
     kim_cnn_recipe,
     load_recipe_data,
@@ -244,20 +245,6 @@ def _spearman(x: list, y: list) -> float | None:
 # --------------------------------------------------------------------------- compute
 
 
-def _datasets(ctx: Context, notes: list[str]) -> list[str]:
-    out = []
-    for ds in KIM_SETTINGS[ctx.scale]["datasets"]:
-        try:
-            load_recipe_data(
-                kim_cnn_recipe(ctx.scale, ds, 0.0, seed=ctx.seed), root=ctx.data_dir, n_test=1
-            )
-        except FileNotFoundError as exc:
-            notes.append(f"**{DATASET_LABEL[ds]} is not available and was left out**: {exc}")
-            continue
-        out.append(ds)
-    return out
-
-
 def _model_names(eps: dict) -> list[tuple[str, str | None, float]]:
     names = [("standard", None, 0.0)]
     for norm, grid in eps.items():
@@ -273,7 +260,7 @@ def compute(ctx: Context) -> dict:
 
     s = FIG1_SETTINGS[ctx.scale]
     notes: list[str] = []
-    datasets = _datasets(ctx, notes)
+    datasets = available_datasets(ctx, KIM_SETTINGS[ctx.scale]["datasets"], notes)
     names = _model_names(s["eps"])
     recipes = {
         f"{ds}|{n}": kim_cnn_recipe(ctx.scale, ds, e, norm=norm or "l2", seed=ctx.seed)

@@ -712,6 +712,8 @@ _SCALES = {
     "many GPUs (the sweep runner with a Dask/Ray backend).",
 }
 
+_ENTRY_SCALES = {**_SCALES, "reduced": _SCALES["reduced"].replace("{budget}", REDUCED_BUDGET)}
+
 EXPERIMENTS = [
     Experiment(
         name="kim-fig4",
@@ -725,10 +727,7 @@ EXPERIMENTS = [
             "ℓ2 g_G in KAR."
         ),
         compute=fig4_compute,
-        scales={
-            **_SCALES,
-            "reduced": _SCALES["reduced"].replace("{budget}", REDUCED_BUDGET),
-        },
+        scales=_ENTRY_SCALES,
         figures=fig4_figures,
         needs_torch=True,
     ),
@@ -742,10 +741,7 @@ EXPERIMENTS = [
             "more accurate networks have less interpretable gradients."
         ),
         compute=fig5_compute,
-        scales={
-            **_SCALES,
-            "reduced": _SCALES["reduced"].replace("{budget}", REDUCED_BUDGET),
-        },
+        scales=_ENTRY_SCALES,
         figures=fig5_figures,
         needs_torch=True,
     ),
