@@ -113,8 +113,10 @@ def linear_model(k=5, seed=0):
     return M.ManifoldModel(enc, dec, zdim=k, input_shape=SHAPE), w.numpy(), lin.bias.detach()
 
 
-@pytest.mark.parametrize("optimizer, steps, tol", [("lbfgs", 50, 1e-8), ("adam", 1500, 1e-4)])
-def test_latent_projection_of_linear_decoder_is_least_squares(optimizer, steps, tol):
+@pytest.mark.parametrize(
+    "optimizer, steps, tol, z_tol", [("lbfgs", 50, 1e-8, 1e-6), ("adam", 1500, 1e-4, 1e-4)]
+)
+def test_latent_projection_of_linear_decoder_is_least_squares(optimizer, steps, tol, z_tol):
     model, w, bias = linear_model()
     x = patterns(6).double()
     target = (x.flatten(1) - bias).numpy()
@@ -124,7 +126,9 @@ def test_latent_projection_of_linear_decoder_is_least_squares(optimizer, steps, 
     proj, z = M.project_latent(model, x, steps=steps, optimizer=optimizer, return_latent=True)
     assert proj.shape == x.shape and z.shape == (6, 5)
     np.testing.assert_allclose(proj.flatten(1).numpy(), expected, atol=tol)
-    np.testing.assert_allclose(z.numpy(), z_ls.T, atol=tol)
+    # L-BFGS stops on the projection's gradient: the latent itself is looser (seen: 2e-8
+    # on another CPU), still far below the latents' size (≈ 0.1)
+    np.testing.assert_allclose(z.numpy(), z_ls.T, atol=z_tol)
     # least squares is the optimum: no iterate may beat it
     d_ls = np.linalg.norm(target.T - w @ z_ls, axis=0)
     assert np.all(M.manifold_distance(x, proj) >= d_ls - 1e-9)
