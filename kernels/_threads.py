@@ -38,6 +38,29 @@ The policy (``"auto"``):
    100k 28.1/31.0 vs 21.0/26.5; l2 12.5k 8.1/8.8 vs 7.0/6.8, 25k 14.6/13.9 vs 12.0/12.8,
    100k 48.7/56.4 vs 25.8/32.0.
 
+4. Never on a machine that has no free cores for it (``"auto"`` only; :func:`busy`
+   says why). Measured on the 2-core benchmark machine under load ≈ 13: l∞ 128×784
+   steps on the pool took whole rounds ~1000× longer than serially (24 764 µs vs
+   18–20 µs). A parallel region ends at a barrier that waits for its slowest thread; with
+   more runnable threads than cores, one of the pool's threads is often descheduled and
+   the region waits for it to get a time slice again (milliseconds), while the threads
+   that arrived first spin (GNU OpenMP's ``GOMP_SPINCOUNT``) on the cores the others
+   need. A serial step never waits on another thread. So the pool is used only when
+   ``threads`` ≤ the cores this process may run on (``os.sched_getaffinity``) and the
+   runnable threads of *other* processes leave ``threads`` cores free:
+   ``others + threads ≤ cores + 0.5``, ``others`` being the larger of the 1-minute load
+   average less this process's own CPU use (CPU seconds per second since the last
+   check) and the runnable threads now (``/proc/loadavg``) less this process's own
+   running threads (``/proc/self/task``). ``threads`` is Numba's thread count, capped by
+   ``OMP_NUM_THREADS`` where set (joblib/loky set it in their workers to
+   cores ÷ workers: a worker told 1 thread runs serially). The check reads /proc
+   (~0.1 ms) at most every :data:`LOAD_CHECK_INTERVAL` seconds; between checks the
+   answer is reused. Where /proc is missing (not Linux) only the thread and core counts
+   are checked; ``TRADEOFF_KERNELS_IGNORE_LOAD=1`` skips the load part (a machine
+   known to be this process's alone; the tests that assert the pool). Serial is the
+   safe side: a pool step is at best ~2× faster on 2 cores, an oversubscribed one was
+   1000× slower.
+
 ``policy("serial")`` forces rule 3's serial branch everywhere (the benchmark times it
 beside the policy); ``policy("parallel")`` uses the pool above the thresholds whatever
 else is loaded. :func:`describe` reports the choice; ``tradeoff bench kernels`` prints it
@@ -49,15 +72,20 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import time
 from typing import Any
 
 import numba
 
 __all__ = [
+    "IGNORE_LOAD_ENV",
+    "LOAD_CHECK_INTERVAL",
     "PARALLEL_MIN_ELEMENTS",
     "PARALLEL_MIN_ELEMENTS_L2",
+    "busy",
     "choose_layer",
     "chunks",
+    "cores",
     "describe",
     "global_openmp",
     "parallel_ok",
@@ -71,7 +99,18 @@ PARALLEL_MIN_ELEMENTS = 1 << 16
 #: The same for the l2 step and projection (more arithmetic per byte).
 PARALLEL_MIN_ELEMENTS_L2 = 1 << 14
 
+#: Seconds between two reads of the machine's load (rule 4); in between the answer is reused.
+LOAD_CHECK_INTERVAL = 0.5
+#: Slack of rule 4: the pool is used while others' runnable threads + ours ≤ cores + this.
+LOAD_SLACK = 0.5
+
+#: Set (not "0") to skip the load part of rule 4 (threads vs cores is still checked):
+#: for a machine known to be this process's alone, and for tests that assert the pool.
+IGNORE_LOAD_ENV = "TRADEOFF_KERNELS_IGNORE_LOAD"
+
 _LAYER = "omp"
+# rule 4's cache: when it last looked, its answer, and the process CPU time then
+_load: dict[str, Any] = {"t": -1.0e9, "answer": None, "cpu": 0.0, "wall": 0.0}
 _WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 _mode = {"mode": "auto"}
 # pool: started by us or found started; bound_global: when it started, an OpenMP runtime
@@ -216,12 +255,113 @@ def start_pool() -> None:
     _state["passive"] = passive and numba.threading_layer() == "omp"
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity API (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def _pool_threads() -> int:
+    """The threads a pool step would use: Numba's count, capped by ``OMP_NUM_THREADS``."""
+    n = int(numba.config.NUMBA_NUM_THREADS)
+    if _pool_started():  # numba.get_num_threads() would start the pool
+        n = min(n, int(numba.get_num_threads()))
+    omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if omp.isdigit() and int(omp) > 0:
+        n = min(n, int(omp))
+    return n
+
+
+def _own_running() -> int:
+    """This process's threads in state R (running or runnable), from /proc/self/task."""
+    n = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"R":
+            n += 1
+    return max(n, 1)
+
+
+def _others_load() -> float | None:
+    """Runnable threads of other processes (rule 4), or None where /proc/loadavg is missing."""
+    try:
+        with open("/proc/loadavg") as fh:
+            fields = fh.read().split()
+    except OSError:
+        return None
+    load1 = float(fields[0])
+    running_now = int(fields[3].split("/")[0])
+    wall, cpu = time.monotonic(), time.process_time()
+    if _load["wall"]:
+        own_rate = (cpu - _load["cpu"]) / max(wall - _load["wall"], 1e-3)
+    else:  # first look: the average since the process started
+        try:
+            up = time.monotonic() - _process_start()
+            own_rate = cpu / up if up > 0 else 0.0
+        except OSError:
+            own_rate = 0.0
+    _load["wall"], _load["cpu"] = wall, cpu
+    return float(max(load1 - own_rate, float(running_now - _own_running()), 0.0))
+
+
+def _process_start() -> float:
+    """This process's start on the ``time.monotonic`` clock (Linux; OSError elsewhere)."""
+    with open("/proc/self/stat", "rb") as fh:
+        stat = fh.read()
+    start_ticks = int(stat[stat.rfind(b")") + 2 :].split()[19])
+    with open("/proc/uptime") as fh:
+        uptime = float(fh.read().split()[0])
+    return time.monotonic() - (uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def busy(refresh: bool = False) -> str | None:
+    """Rule 4: why the pool must not be used now (the machine has no free cores for its
+    threads), or None when it may. Looks at most every :data:`LOAD_CHECK_INTERVAL` s
+    unless ``refresh``."""
+    now = time.monotonic()
+    ignore_load = os.environ.get(IGNORE_LOAD_ENV, "") not in ("", "0")
+    if ignore_load:
+        threads, ncores = _pool_threads(), cores()
+        return (
+            f"{threads} threads > {ncores} cores this process may use" if threads > ncores else None
+        )
+    if not refresh and now - _load["t"] < LOAD_CHECK_INTERVAL:
+        cached: str | None = _load["answer"]
+        return cached
+    _load["t"] = now
+    threads, ncores = _pool_threads(), cores()
+    answer: str | None = None
+    if threads > ncores:
+        answer = f"{threads} threads > {ncores} cores this process may use"
+    else:
+        others = _others_load()
+        if others is not None and others + threads > ncores + LOAD_SLACK:
+            answer = (
+                f"load: ~{others:.1f} runnable threads of other processes + {threads} "
+                f"threads > {ncores} cores"
+            )
+    _load["answer"] = answer
+    return answer
+
+
 def parallel_ok(n_elements: int, l2: bool = False) -> bool:
     """Whether a kernel over ``n_elements`` (an l2 kernel if ``l2``) may use Numba's pool."""
     mode = _mode["mode"]
     if mode == "serial" or n_elements < (PARALLEL_MIN_ELEMENTS_L2 if l2 else PARALLEL_MIN_ELEMENTS):
         return False
     if _state["forked"]:
+        return False
+    if mode == "auto" and busy() is not None:
         return False
     return mode == "parallel" or "torch" not in sys.modules or _torch_safe()
 
@@ -254,10 +394,13 @@ def describe() -> str:
         if "torch" not in sys.modules
         else ("pool (it cannot spin against torch's)" if _torch_safe() else "serial")
     )
+    why = busy()
+    load = f"serial now ({why})" if why else "cores free, pool allowed"
     return (
         f"policy {_mode['mode']!r}: Numba's pool from {PARALLEL_MIN_ELEMENTS} (l∞) / "
         f"{PARALLEL_MIN_ELEMENTS_L2} (l2) elements, {numba.config.NUMBA_NUM_THREADS} threads; "
-        f"threading layer {layer}; pool runtime: {wait}; with torch loaded: {torch_rule}"
+        f"threading layer {layer}; pool runtime: {wait}; with torch loaded: {torch_rule}; "
+        f"machine load (rule 4, 'auto' only): {load}"
     )
 
 
@@ -266,7 +409,7 @@ def chunks(n_elements: int, l2: bool = False) -> int:
     Numba's pool (started as rule 2 says): what the compiled entries take."""
     if n_elements < PARALLEL_MIN_ELEMENTS_L2 or not use_pool(n_elements, l2):
         return 0
-    n = numba.get_num_threads()
+    n = _pool_threads()
     return n if n > 1 else 0  # one thread: the serial kernel, no pool round trip
 
 

@@ -27,7 +27,9 @@ It also shows what the thread-pool policy costs torch: a torch eager step timed 
 any of our kernels ran and after all of them, torch alone vs right after each of our
 steps, the CPU time thread-pool workers burn after a torch op and after one of our pool
 steps, and, in child processes (torch imported first), torch around a raw Numba parallel
-kernel under the ``omp`` and the ``workqueue`` layer.
+kernel under the ``omp`` and the ``workqueue`` layer. Last, rule 4 of the policy under
+load: the l∞ step with the pool forced, serially and as the policy runs it, interleaved,
+while 2 × cores + 2 busy processes run (``--no-load`` skips it).
 """
 
 from __future__ import annotations
@@ -328,7 +330,16 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
     ap.add_argument("--norms", default="linf,l2", help="subset of linf,l2")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     ap.add_argument("--json", type=Path, help="also write the medians to this JSON file")
-    ap.add_argument("--no-threads", action="store_true", help="skip the thread-pool measurements")
+    ap.add_argument(
+        "--no-threads",
+        action="store_true",
+        help="skip the thread-pool measurements (including the one under load)",
+    )
+    ap.add_argument(
+        "--no-load",
+        action="store_true",
+        help="skip the step timed with the pool vs serially while busy processes load the cores",
+    )
     ap.add_argument(
         "--torch-threads",
         type=int,
@@ -627,6 +638,74 @@ def _thread_effects(
         results["threads"][f"child_{layer}"] = eff
 
 
+_SPIN = "while True: pass"
+
+
+def under_load(
+    results: dict[str, Any], n_busy: int | None = None, reps: int = 20, rounds: int = 6
+) -> dict[str, Any]:
+    """Rule 4 of the thread-pool policy, shown: the l∞ step at 128×784 and 128×3×32×32 on
+    numpy arrays timed with ``policy("parallel")`` (Numba's pool whatever the load),
+    ``policy("serial")`` and the policy (``"auto"``), interleaved, while ``n_busy`` busy
+    processes (default 2 × cores + 2) load the cores; medians, IQR and ratios to serial."""
+    import tradeoff.kernels as K
+    from tradeoff.kernels import _threads
+
+    n_busy = 2 * _threads.cores() + 2 if n_busy is None else n_busy
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {"busy_processes": n_busy, "rows": {}}
+    spin = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(n_busy)]
+    try:
+        deadline = time.monotonic() + 30  # let the load show in /proc/loadavg
+        while n_busy and _threads.busy(refresh=True) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        out["policy_says"] = _threads.busy(refresh=True) or "pool allowed"
+        out["loadavg"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+        for size in ("128x784", "128x3x32x32"):
+            shape = SIZES[size]
+            x0 = rng.random(shape, dtype=np.float32)
+            x = np.clip(x0 + rng.normal(0, 0.01, shape).astype(np.float32), 0, 1)
+            g = rng.standard_normal(shape, dtype=np.float32)
+            rows: Rows = {
+                mode: {
+                    "fn": partial(_with_policy, mode, K.linf_step, x.copy(), x0, g, ALPHA, EPS),
+                    "pool": mode != "serial",
+                }
+                for mode in ("parallel", "serial", "auto")
+            }
+            t = _interleaved(rows, reps, rounds)
+            med = {k: float(np.median(v)) for k, v in t.items()}
+            out["rows"][size] = {
+                k: {
+                    "median_s": med[k],
+                    "q1_s": float(np.percentile(t[k], 25)),
+                    "q3_s": float(np.percentile(t[k], 75)),
+                    "vs_serial": med[k] / med["serial"],
+                }
+                for k in t
+            }
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()
+    results["threads"]["under_load"] = out
+    la = out["loadavg"]
+    load = f"load average {la[0]:.1f}" if la else "load average unknown"
+    print(
+        f"\nunder load: l∞ step on numpy arrays while {n_busy} busy processes run ({load}); "
+        f"the policy says: {out['policy_says']}"
+    )
+    print(f"  {'size, policy':<34} {'median µs':>11} {'IQR µs':>19} {'vs serial':>10}")
+    for size, rows_out in out["rows"].items():
+        for k, r in rows_out.items():
+            label = {"parallel": "pool (forced)", "serial": "serial", "auto": "policy 'auto'"}[k]
+            print(
+                f"  {size + ', ' + label:<34} {r['median_s'] * 1e6:11.1f} "
+                f"{r['q1_s'] * 1e6:9.1f}–{r['q3_s'] * 1e6:<9.1f} {r['vs_serial']:9.2f}×"
+            )
+    return out
+
+
 def main(argv: list[str]) -> int:
     """Entry point of ``tradeoff bench kernels``; returns the exit status."""
     args, sizes, norms = _parse(argv)
@@ -662,6 +741,8 @@ def main(argv: list[str]) -> int:
     print("\nthread pools: " + _threads.describe())
     if probe is not None and not args.no_threads:
         _thread_effects(b, results, probe, before)
+    if not args.no_threads and not args.no_load:
+        under_load(results, reps=10 if args.quick else 20, rounds=4 if args.quick else 8)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
         print(f"wrote {args.json}")

@@ -26,6 +26,13 @@ from tradeoff.kernels import reference as R
 CPU_BACKENDS = ["numba-cpu", "reference"]
 
 
+@pytest.fixture(autouse=True)
+def _machine_load_ignored(monkeypatch):
+    # Rule 4 of the thread-pool policy (no pool on a loaded machine) is tested in
+    # test_threads_policy.py; here the pool is asserted whatever else the machine runs.
+    monkeypatch.setenv(_threads.IGNORE_LOAD_ENV, "1")
+
+
 # ----------------------------------------------------------------------------- drawing
 @st.composite
 def problems(draw, max_batch=5, max_dim=9):

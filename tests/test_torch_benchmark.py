@@ -17,10 +17,18 @@ def test_bench_attack_smoke(tmp_path, capsys):
     assert rc == 0
     r = json.loads(out.read_text())
     names = [row["variant"] for row in r["attacks"]]
-    assert names == ["eager (torchattacks-style)", "tradeoff.pgd", "tradeoff.pgd + fast_model"]
+    base = ["eager (torchattacks-style)", "tradeoff.pgd", "tradeoff.pgd + fast_model"]
+    assert names[:3] == base
+    # the reduced-precision rows (bf16 autocast on the CPU), each against its float32 row
+    amp = {row["variant"]: row for row in r["reduced_precision"]}
+    assert set(names[3:]) == set(amp) and {row["float32_variant"] for row in amp.values()} <= {
+        *base[1:]
+    }
+    assert all(row["speedup_vs_float32"] > 0 for row in amp.values())
     assert all(row["images_per_s"] > 0 for row in r["attacks"])
     text = capsys.readouterr().out
     assert "where the time goes" in text and "fused kernel step" in text
+    assert "reduced precision vs float32" in text
 
 
 def test_eager_reference_stays_in_ball():

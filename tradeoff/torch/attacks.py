@@ -37,6 +37,17 @@ Restarts keep, per sample, the worst perturbation found: a misclassified (for
 ``targeted=True``: classified as the target) result beats a correctly classified one,
 ties are broken by the higher loss (lower, for targeted).
 
+Reduced precision (``precision="bf16"`` or ``"fp16"`` of :func:`pgd`, :func:`fgsm` and
+:class:`PGD`): the model's forward (and so its backward) runs under ``torch.autocast``
+— bfloat16 on the CPU (fast with AVX-512 BF16 / AMX) or on CUDA, float16 on CUDA only
+(with a dynamic loss scale: the summed loss is multiplied by a power of two, halved while
+the input gradient overflows, and the gradient divided back) — while the logits are cast
+to float32 for the loss, the input gradient arrives in float32 and the perturbation, the
+random start and the step kernels stay float32, unchanged. Half-precision inputs
+(bfloat16/float16 ``x``) are accepted then and attacked as their exact float32 values; the
+result is float32 (rounding it back could leave the ball). ``"float32"`` (the default)
+runs the model as it is, without autocast: exactly the full-precision attack.
+
 Networks with a single output (binary tasks, labels ±1) are supported: "ce" is then the
 logistic loss ``log(1 + exp(−y·f(x)))`` and a sample is correct when ``sign f(x) = y``.
 """
@@ -65,6 +76,7 @@ ALPHA_MAX = 1e30
 
 __all__ = [
     "PGD",
+    "PRECISIONS",
     "correct",
     "eval_mode",
     "fast_model",
@@ -77,6 +89,12 @@ __all__ = [
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: the ``precision`` values of the attacks: no autocast, bfloat16 autocast, float16 autocast
+PRECISIONS = ("float32", "bf16", "fp16")
+#: fp16: the first loss scale (halved while the input gradient overflows; never grown)
+FP16_INIT_SCALE = 2.0**16
+_FP16_MAX_BACKOFF = 40
 
 
 def _kernels() -> ModuleType:
@@ -212,6 +230,51 @@ def _input_gradient(
     return torch.zeros_like(x) if g is None else g.contiguous()
 
 
+def _amp_gradient(
+    model: nn.Module,
+    x: torch.Tensor,
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    amp: _Amp,
+) -> torch.Tensor:
+    """:func:`_input_gradient` with the forward under ``amp``'s autocast, the logits cast
+    to float32 before ``objective``, and for float16 the dynamic loss scale (one device
+    sync per step, to see whether the scaled gradient overflowed)."""
+    xr = x.detach().requires_grad_(True)
+    for _ in range(_FP16_MAX_BACKOFF if amp.scale is not None else 1):
+        with torch.enable_grad():
+            with amp.autocast():
+                out = forward(model, xr)
+            value = objective(out.float() if isinstance(out, torch.Tensor) else out)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise TypeError(f"objective must return a scalar tensor, got {value!r:.80}")
+        if not value.requires_grad:  # the output does not depend on the input at all
+            return torch.zeros_like(x)
+        if amp.scale is None:
+            (g,) = torch.autograd.grad(value, xr, allow_unused=True)
+            break
+        (g,) = torch.autograd.grad(value * amp.scale, xr, allow_unused=True)
+        if g is None or bool(torch.isfinite(g).all()):
+            g = None if g is None else g / amp.scale
+            break
+        amp.scale /= 2  # overflow in the float16 backward: retry with half the scale
+    else:  # still overflowing: the non-finite gradient is reported at the attack's end
+        g = g / (2 * (amp.scale or 1.0))
+    if g is None:
+        return torch.zeros_like(x)
+    return g.to(x.dtype).contiguous()
+
+
+def _gradient(
+    model: nn.Module,
+    x: torch.Tensor,
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    amp: _Amp | None,
+) -> torch.Tensor:
+    if amp is None:
+        return _input_gradient(model, x, objective)
+    return _amp_gradient(model, x, objective, amp)
+
+
 def _seed_source(seed: object) -> np.random.Generator:
     if seed is None:
         return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
@@ -229,13 +292,20 @@ def _check_clip(clip: object) -> tuple[float, float]:
     return lo, hi
 
 
-def _check_input(x: object, lo: float, hi: float, name: str = "x") -> torch.Tensor:
+def _check_input(
+    x: object, lo: float, hi: float, name: str = "x", half_ok: bool = False
+) -> torch.Tensor:
+    """``x`` checked; with ``half_ok`` (a reduced-precision attack) a bfloat16/float16
+    ``x`` is accepted and returned as its exact float32 values."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if half_ok and x.dtype in (torch.bfloat16, torch.float16):
+        x = x.detach().float()  # exact: every half value is a float32 value
     if x.dtype not in (torch.float32, torch.float64):  # the kernels' dtypes
         raise TypeError(
             f"{name} must be a float32 or float64 tensor, got dtype {x.dtype} "
-            "(for a half-precision model, attack a float32 copy: model.float(), x.float())"
+            "(for a half-precision model, pass precision='bf16' (CPU, CUDA) or 'fp16' "
+            "(CUDA), or attack a float32 copy: model.float(), x.float())"
         )
     x = x.detach()
     if x.ndim < 2 or x.shape[0] == 0:
@@ -256,9 +326,12 @@ def _check_input(x: object, lo: float, hi: float, name: str = "x") -> torch.Tens
     return x.contiguous()
 
 
-def _check_model_matches(model: object, x: torch.Tensor, name: str = "x") -> None:
+def _check_model_matches(
+    model: object, x: torch.Tensor, name: str = "x", amp: _Amp | None = None
+) -> None:
     """Device and dtype of ``x`` against the model's floating parameters (clear errors
-    instead of torch's ``mat1 and mat2`` messages from inside the forward)."""
+    instead of torch's ``mat1 and mat2`` messages from inside the forward); under ``amp``
+    parameters in its dtype are accepted too (autocast casts the inputs)."""
     if not isinstance(model, nn.Module):
         if callable(model):
             return  # a plain function of x: nothing to compare
@@ -271,7 +344,7 @@ def _check_model_matches(model: object, x: torch.Tensor, name: str = "x") -> Non
             f"{name} is on {x.device} but the model's parameters are on {p.device}; "
             f"move one of them (e.g. {name}.to({str(p.device)!r}))"
         )
-    if p.dtype != x.dtype:
+    if p.dtype != x.dtype and p.dtype not in _model_dtype_ok(model, amp):
         raise TypeError(
             f"{name} has dtype {x.dtype} but the model's parameters have dtype {p.dtype}; "
             f"pass {name}.to({p.dtype})"
@@ -281,6 +354,49 @@ def _check_model_matches(model: object, x: torch.Tensor, name: str = "x") -> Non
 def _check_labels(y: object, x0: torch.Tensor, name: str = "y") -> torch.Tensor:
     labels: torch.Tensor = check_labels(y, x0.shape[0], name=name, device=x0.device)
     return labels
+
+
+@dataclass
+class _Amp:
+    """How a reduced-precision attack runs the model: ``torch.autocast(device_type,
+    dtype)``; ``scale`` is the current loss scale (float16 only, else None)."""
+
+    device_type: str
+    dtype: torch.dtype
+    scale: float | None = None
+
+    def autocast(self) -> Any:
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+
+def _check_precision(precision: object, device: torch.device | None = None) -> _Amp | None:
+    """``precision`` checked (and, given the device, what it means there): None for
+    ``"float32"``, else how to autocast."""
+    check_choice("precision", precision, PRECISIONS)
+    if precision == "float32" or device is None:
+        return None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"precision={precision!r} is supported on the CPU (bf16) and on CUDA (bf16, fp16), "
+            f"not on {device.type}; use precision='float32'"
+        )
+    if precision == "fp16":
+        if device.type == "cpu":
+            raise ValueError(
+                "precision='fp16' runs on CUDA only: CPU autocast computes in bfloat16, which "
+                "keeps float32's range (no loss scaling); use precision='bf16' on the CPU"
+            )
+        return _Amp("cuda", torch.float16, FP16_INIT_SCALE)
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(
+            "precision='bf16': this CUDA device has no bfloat16 support; use precision='fp16'"
+        )
+    return _Amp(device.type, torch.bfloat16)
+
+
+def _model_dtype_ok(model: object, amp: _Amp | None) -> tuple[torch.dtype, ...]:
+    """The parameter dtypes accepted beside float32 inputs under ``amp``."""
+    return () if amp is None else (amp.dtype,)
 
 
 class _Finite:
@@ -363,6 +479,7 @@ def pgd(
     targeted: bool = False,
     seed: int | np.random.Generator | None = None,
     clip: tuple[float, float] = (0.0, 1.0),
+    precision: str = "float32",
 ) -> torch.Tensor:
     """Projected gradient descent (Madry et al. 2018, §2.1; the PGD adversary of Eq. (2.1)).
 
@@ -392,14 +509,27 @@ def pgd(
         reproducible).
     clip:
         the pixel range ``(lo, hi)``; ε and α are in its units.
+    precision:
+        ``"float32"`` (the model as it is), ``"bf16"`` (CPU or CUDA) or ``"fp16"`` (CUDA):
+        the model's forward/backward under ``torch.autocast`` in that dtype; the loss, the
+        input gradient, the perturbation and the steps stay float32 (see the module's
+        notes).
 
     Returns
     -------
     torch.Tensor
-        the adversarial batch, detached, same shape and dtype as ``x``.
+        the adversarial batch, detached, same shape and dtype as ``x`` (float32 for a
+        half-precision ``x``).
     """
     lo, hi = _check_clip(clip)
-    x0 = _check_input(x, lo, hi)
+    check_choice("precision", precision, PRECISIONS)
+    x0 = _check_input(x, lo, hi, half_ok=precision != "float32")
+    amp = _check_precision(precision, x0.device)
+    if amp is not None and x0.dtype != torch.float32:
+        raise TypeError(
+            f"precision={precision!r} attacks float32 inputs (or half-precision ones, as "
+            f"float32); got dtype {x0.dtype}"
+        )
     eps, alpha, steps = _check_budget(eps, alpha, steps, norm)
     restarts = check_int("restarts", restarts, low=1)
     random_start = check_bool("random_start", random_start)
@@ -407,7 +537,7 @@ def pgd(
     if not callable(loss):
         check_choice("loss", loss, ("ce", "cw"))
     y = _check_labels(y, x0)
-    _check_model_matches(model, x0)
+    _check_model_matches(model, x0, amp=amp)
     rng: Any = _seed_source(seed) if random_start else None  # used only with random_start
     sign = -1.0 if targeted else 1.0
     finite = _Finite(x0.device)
@@ -434,13 +564,19 @@ def pgd(
             else:
                 xa = x0.clone()
             for _ in range(steps):
-                g = _input_gradient(model, xa, objective)
+                g = _gradient(model, xa, objective, amp)
                 finite.grads &= torch.isfinite(g).all()
                 _step(norm, xa, x0, g, alpha, eps, lo, hi)
             if restarts == 1:
                 return finite.check(xa)
             with torch.no_grad():
-                logits = check_logits(forward(model, xa), "model output", n=x0.shape[0])
+                if amp is None:
+                    out = forward(model, xa)
+                else:
+                    with amp.autocast():
+                        out = forward(model, xa)
+                    out = out.float()
+                logits = check_logits(out, "model output", n=x0.shape[0])
                 finite.logits &= torch.isfinite(logits).all()
                 obj = sign * _loss(logits, y, loss, check_values=first[0])
                 first[0] = False
@@ -466,13 +602,15 @@ def fgsm(
     loss: str | LossFn = "ce",
     targeted: bool = False,
     clip: tuple[float, float] = (0.0, 1.0),
+    precision: str = "float32",
 ) -> torch.Tensor:
     """Fast gradient sign method (Goodfellow et al. 2015): one step of size ε from ``x``
     (ε in pixel units of ``clip``, like :func:`pgd`).
 
     ``norm="l2"`` gives the fast gradient method ``x + ε·g/‖g‖``. Same as
     ``pgd(..., alpha=eps, steps=1, random_start=False)``; Collins et al. train with it.
-    ``eps`` is at most 1e30 (the step kernels' bound on a step).
+    ``eps`` is at most 1e30 (the step kernels' bound on a step). ``precision`` as in
+    :func:`pgd`.
     """
     check_real("eps", eps, low=0.0, high=ALPHA_MAX)
     return pgd(
@@ -487,6 +625,7 @@ def fgsm(
         loss=loss,
         targeted=targeted,
         clip=clip,
+        precision=precision,
     )
 
 
@@ -642,8 +781,10 @@ class PGD:
     loss: str | LossFn = "ce"
     seed: int | None = 0
     clip: tuple[float, float] = (0.0, 1.0)
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
+        check_choice("precision", self.precision, PRECISIONS)
         _check_budget(self.eps, self.alpha, self.steps, self.norm)
         check_int("restarts", self.restarts, low=1)
         _check_clip(self.clip)
@@ -671,12 +812,14 @@ class PGD:
             loss=self.loss,
             seed=self.seed,
             clip=self.clip,
+            precision=self.precision,
         )
 
     def describe(self) -> str:
         rs = "random start" if self.random_start else "no random start"
         r = f", {self.restarts} restarts" if self.restarts > 1 else ""
+        p = f", {self.precision} autocast" if self.precision != "float32" else ""
         return (
             f"PGD-{self.steps} {self.norm} eps={self.eps:g} alpha={self.alpha:g} "
-            f"({self.loss if isinstance(self.loss, str) else 'custom'} loss, {rs}{r})"
+            f"({self.loss if isinstance(self.loss, str) else 'custom'} loss, {rs}{r}{p})"
         )

@@ -12,6 +12,9 @@ variant alike:
   - ``tradeoff+fast``: the same on :func:`tradeoff.torch.attacks.fast_model` (a frozen
     channels-last copy of the network; see there for why),
   - optionally (``--compile``) on ``torch.compile(model)``;
+  - in reduced precision (``pgd(precision=...)``: bf16 autocast on the CPU, bf16 and fp16
+    on CUDA where supported), on the model and on ``fast_model``, each reported as a ratio
+    against the same variant in float32 (``--no-amp`` leaves them out);
 
 * where the time goes: one forward+backward (input gradient) of the network vs one
   step (the eager 4-op step vs one fused kernel call), and the torch eager step before
@@ -89,6 +92,15 @@ def _batch(n: int, device: torch.device):
     return x.to(device).contiguous(), y.to(device), src
 
 
+def _amp_precisions(device: torch.device) -> list[str]:
+    """The reduced precisions ``pgd`` supports on ``device``."""
+    if device.type == "cpu":
+        return ["bf16"]
+    if device.type == "cuda":
+        return (["bf16"] if torch.cuda.is_bf16_supported() else []) + ["fp16"]
+    return []
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tradeoff bench attack", description=__doc__.split("\n\n")[0])
     p.add_argument("--net", default="madry_mnist", choices=nets.NETS)
@@ -100,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
+    p.add_argument(
+        "--no-amp", action="store_true", help="leave out the reduced-precision (autocast) rows"
+    )
     p.add_argument("--json", type=Path, help="write the results here")
     return p
 
@@ -160,6 +175,15 @@ def main(argv: list[str]) -> int:
             fast, x, y, eps=eps, alpha=alpha, steps=steps, seed=0
         ),
     }
+    amp_pairs: dict[str, str] = {}  # reduced-precision variant -> its float32 counterpart
+    if not args.no_amp:
+        for prec in _amp_precisions(device):
+            for base_name, m in (("tradeoff.pgd", model), ("tradeoff.pgd + fast_model", fast)):
+                name = f"{base_name}, {prec}"
+                variants[name] = lambda m=m, prec=prec: attacks.pgd(
+                    m, x, y, eps=eps, alpha=alpha, steps=steps, seed=0, precision=prec
+                )
+                amp_pairs[name] = base_name
     compile_s = None
     if args.compile:
         compiled = torch.compile(model)
@@ -218,6 +242,27 @@ def main(argv: list[str]) -> int:
         )
     if compile_s is not None:
         print(f"(torch.compile: first call took {compile_s:.1f} s, not counted above)")
+    amp_rows = []
+    if amp_pairs:
+        print()
+        print("reduced precision vs float32 (same process, interleaved; >1: faster)")
+        for name, ref in amp_pairs.items():
+            r_med = statistics.median(times[ref]) / statistics.median(times[name])
+            r_min = min(times[ref]) / min(times[name])
+            r_cpu = statistics.median(cpu[ref]) / statistics.median(cpu[name])
+            print(
+                f"  {name:<34} {r_med:5.2f}x on medians, {r_min:5.2f}x on mins, "
+                f"{r_cpu:5.2f}x on CPU time"
+            )
+            amp_rows.append(
+                {
+                    "variant": name,
+                    "float32_variant": ref,
+                    "speedup_vs_float32": r_med,
+                    "speedup_vs_float32_on_mins": r_min,
+                    "speedup_vs_float32_on_cpu_time": r_cpu,
+                }
+            )
 
     fb_base, fb_fast = statistics.median(fb["base"]), statistics.median(fb["fast"])
     e_b, e_a, fu = (statistics.median(v) for v in (eager_before, eager_after, fused))
@@ -249,6 +294,7 @@ def main(argv: list[str]) -> int:
                     "data": src,
                     "torch_threads": torch.get_num_threads(),
                     "attacks": rows,
+                    "reduced_precision": amp_rows,
                     "forward_backward_s": {"base": _stats(fb["base"]), "fast": _stats(fb["fast"])},
                     "step_s": {
                         "eager_before_kernel": _stats(eager_before),
