@@ -114,7 +114,8 @@ def _two_class(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _class_index(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Labels as class indices of :func:`_two_class` logits (±1 → 0/1), checked."""
+    """Labels as class indices of :func:`_two_class` logits (±1 → 0/1), checked against
+    the model's own ``logits``."""
     check_label_values(logits, y)
     if logits.ndim == 1 or logits.shape[-1] == 1:
         return (y > 0).long()
@@ -291,8 +292,9 @@ def deepfool(
     shape = (-1,) + (1,) * (x0.ndim - 1)
     with eval_mode(model):
         with torch.no_grad():
-            z0 = _two_class(_logits(model, x0, finite, n))
-        yi = _class_index(z0, y)
+            z_clean = _logits(model, x0, finite, n)
+        yi = _class_index(z_clean, y)
+        z0 = _two_class(z_clean)
         k = z0.shape[1]
         others = z0.scatter(1, yi.view(-1, 1), float("-inf"))
         m = k - 1 if candidates is None else min(candidates, k - 1)
@@ -432,7 +434,7 @@ def carlini_wagner_l2(
 
     with eval_mode(model):
         with torch.no_grad():
-            yi = _class_index(_two_class(_logits(model, x0, finite, n)), y)
+            yi = _class_index(_logits(model, x0, finite, n), y)
 
         def margin(z: torch.Tensor) -> torch.Tensor:
             zy = z.gather(1, yi.view(-1, 1)).squeeze(1)
@@ -542,7 +544,7 @@ def lbfgs(
     best_ok = torch.zeros(n, dtype=torch.bool, device=x0.device)
     with eval_mode(model):
         with torch.no_grad():
-            yi = _class_index(_two_class(_logits(model, x0, finite, n)), y)
+            yi = _class_index(_logits(model, x0, finite, n), y)
         for i in range(n):
             xi = x0[i : i + 1]
             ti = yi[i : i + 1]
@@ -662,7 +664,9 @@ def transfer_accuracy(
             f"attack must be a callable attack(model, x, y) -> x_adv (e.g. attacks.PGD), "
             f"got {type(attack).__name__}"
         )
-    hits, src_hits, clean_hits = [], [], []
+    hits: list[torch.Tensor] = []
+    src_hits: list[torch.Tensor] = []
+    clean_hits: list[torch.Tensor] = []
     for batch in _batches(data):
         if not isinstance(batch, (tuple, list)) or len(batch) < 2:
             raise TypeError(f"each batch of data must be a pair (x, y), got {batch!r:.60}")
