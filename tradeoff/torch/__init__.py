@@ -6,9 +6,8 @@
 - :mod:`tradeoff.torch.nets` — the papers' networks by name (:func:`~tradeoff.torch.nets.build`);
 - :mod:`tradeoff.torch.attacks` — PGD (l∞/l2, restarts, targeted, custom loss), FGSM and
   the TRADES inner maximisation, stepping with :mod:`tradeoff.kernels`;
-- :mod:`tradeoff.torch.attack_suite` — MI-FGSM, DeepFool (l2/l∞), Carlini–Wagner l2,
-  box-constrained L-BFGS and black-box transfer
-  (:func:`~tradeoff.torch.attack_suite.transfer_accuracy`);
+- ``tradeoff.torch.attack_suite`` — MI-FGSM, DeepFool (l2/l∞), Carlini–Wagner l2,
+  box-constrained L-BFGS and black-box transfer (``transfer_accuracy``);
 - :mod:`tradeoff.torch.train` — standard / Madry / TRADES training with exact resume, and
   :func:`~tradeoff.torch.train.evaluate` with gradient-masking checks;
 - :mod:`tradeoff.torch.attribution` — saliency maps (g_G, g_GX, integrated gradients,
