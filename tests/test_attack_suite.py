@@ -402,6 +402,21 @@ def test_mode_restored_when_model_raises(name):
     assert m.training
 
 
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_zero_gradient_model_gives_no_nan_and_no_move(name):
+    """Zero weights: the logits (the bias) do not depend on x, every input gradient is 0."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.arange(10, 0, -1.0))  # class 0 first, no ties
+    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.full((5,), 3 if name == "lbfgs" else 0)  # lbfgs: an unreachable target
+    out = ATTACKS[name](model, x, y)
+    assert torch.equal(_x(out), x)
+    if name != "mi_fgsm":
+        assert not out.success.any() and (out.distance == 0).all()
+
+
 def test_nan_model_raises(mlp, digits):
     class NaN(nn.Module):
         def forward(self, x):
