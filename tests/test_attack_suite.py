@@ -482,6 +482,13 @@ def test_transfer_to_an_independent_target(mlp, linear_digits, digits):
         S.transfer_accuracy(mlp, linear_digits, batches, fixed).correct,
         S.transfer_accuracy(mlp, linear_digits, (x, y), fixed).correct,
     )
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=64)
+    assert torch.equal(
+        S.transfer_accuracy(mlp, linear_digits, loader, fixed).correct,
+        S.transfer_accuracy(mlp, linear_digits, (x, y), fixed).correct,
+    )
+    whole = S.transfer_accuracy(mlp, linear_digits, digits, fixed)  # a Data: its test split
+    assert whole.n == len(digits.test.y)
     split = data.Split(x, y)
     df = functools.partial(S.deepfool, steps=20)
     r = S.transfer_accuracy(mlp, linear_digits, split, df)
