@@ -6,6 +6,8 @@
 - :mod:`tradeoff.torch.nets` — the papers' networks by name (:func:`~tradeoff.torch.nets.build`);
 - :mod:`tradeoff.torch.attacks` — PGD (l∞/l2, restarts, targeted, custom loss), FGSM and
   the TRADES inner maximisation, stepping with :mod:`tradeoff.kernels`;
+- ``tradeoff.torch.attack_suite`` — MI-FGSM, DeepFool (l2/l∞), Carlini–Wagner l2,
+  box-constrained L-BFGS and black-box transfer (``transfer_accuracy``);
 - :mod:`tradeoff.torch.train` — standard / Madry / TRADES training with exact resume, and
   :func:`~tradeoff.torch.train.evaluate` with gradient-masking checks;
 - :mod:`tradeoff.torch.attribution` — saliency maps (g_G, g_GX, integrated gradients,
@@ -24,6 +26,7 @@ from __future__ import annotations
 import importlib
 
 _SUBMODULES = (
+    "attack_suite",
     "attacks",
     "attribution",
     "benchmark",
