@@ -6,7 +6,7 @@
 - :mod:`tradeoff.torch.nets` — the papers' networks by name (:func:`~tradeoff.torch.nets.build`);
 - :mod:`tradeoff.torch.attacks` — PGD (l∞/l2, restarts, targeted, custom loss), FGSM and
   the TRADES inner maximisation, stepping with :mod:`tradeoff.kernels`;
-- ``tradeoff.torch.attack_suite`` — MI-FGSM, DeepFool (l2/l∞), Carlini–Wagner l2,
+- :mod:`tradeoff.torch.attack_suite` — MI-FGSM, DeepFool (l2/l∞), Carlini–Wagner l2,
   box-constrained L-BFGS and black-box transfer (``transfer_accuracy``);
 - :mod:`tradeoff.torch.train` — standard / Madry / TRADES training with exact resume, and
   :func:`~tradeoff.torch.train.evaluate` with gradient-masking checks;

@@ -130,6 +130,12 @@ class _SameConv2d(nn.Module):
         return self.conv(F.pad(x, (left, right, top, bottom)))
 
 
+def _tensor(t: torch.Tensor | None) -> torch.Tensor:
+    """A BatchNorm buffer that tracking running statistics guarantees."""
+    assert t is not None
+    return t
+
+
 def _bn1(c: int) -> nn.BatchNorm1d:
     return nn.BatchNorm1d(c, eps=_BN_EPS, momentum=_BN_MOMENTUM)
 
@@ -184,7 +190,8 @@ def _glorot_init(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 # --------------------------------------------------------------------------- the model
@@ -404,7 +411,7 @@ def _frozen_statistics(*modules: nn.Module | None) -> Iterator[None]:
     # momentum 0 makes BatchNorm's own in-place update an exact no-op on the running mean
     # and variance (restoring them afterwards would change tensors autograd saved); the
     # batch counter is restored
-    saved = [(m, m.momentum, m.num_batches_tracked.clone()) for m in bns]
+    saved = [(m, m.momentum, _tensor(m.num_batches_tracked).clone()) for m in bns]
     for m in bns:
         m.momentum = 0.0
     try:
@@ -412,7 +419,7 @@ def _frozen_statistics(*modules: nn.Module | None) -> Iterator[None]:
     finally:
         for m, momentum, count in saved:
             m.momentum = momentum
-            m.num_batches_tracked.copy_(count)
+            _tensor(m.num_batches_tracked).copy_(count)
 
 
 def _l1_sum(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
@@ -606,7 +613,8 @@ def train_manifold_model(
     def adam(module: nn.Module) -> torch.optim.Adam:
         return torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
 
-    if model.gan:
+    opts: tuple[torch.optim.Adam, ...]
+    if model.discriminator is not None:
         opts = (adam(model.encoder), adam(model.decoder), adam(model.discriminator))
     else:
         both = [*model.encoder.parameters(), *model.decoder.parameters()]
@@ -656,7 +664,7 @@ def train_manifold_model(
                     if v is not None:
                         sums[k] = sums.get(k, 0.0) + v
                 bar.update(head, i + 1, batches, f"rec {sums['reconstruction_l1'] / (i + 1):.2f}")
-            record = {"epoch": epoch + 1}
+            record: dict[str, float | None] = {"epoch": epoch + 1}
             for k in ("enc_loss", "dec_loss", "disc_loss", "reconstruction_l1", "kl"):
                 record[k] = sums[k] / batches if k in sums else None
             record["seconds"] = time.perf_counter() - t_epoch
@@ -758,6 +766,7 @@ def project_latent(
             best_z.copy_(torch.where(better[:, None], z.detach(), best_z))
             return loss.detach()
 
+        opt: torch.optim.Optimizer
         if optimizer == "adam":
             opt = torch.optim.Adam([z], lr=lr)
             for _ in range(steps):

@@ -104,7 +104,7 @@ def occlusion_mask(attr: torch.Tensor, fraction: float, mode: str) -> torch.Tens
     """Boolean mask ``(n, 1, h, w)``, True on the pixels that ``mode`` occludes at
     ``fraction``: the first ``k`` = :func:`n_occluded` pixels of :func:`importance_order`
     for ``"roar"``, the last ``k`` for ``"kar"``. Exactly ``k`` per image."""
-    mode = check_choice("mode", mode, MODES)
+    mode = str(check_choice("mode", mode, MODES))
     fraction = _check_fraction(fraction)
     order = importance_order(attr)
     n, hw = order.shape
@@ -190,7 +190,7 @@ def interpretability_score(
 ) -> float:
     """Kim et al. §3.2: μ_ROAR = AOC(g) − AOC(g_Rand) (``mode="roar"``) or
     μ_KAR = AUC(g) − AUC(g_Rand) (``"kar"``); higher is more interpretable."""
-    mode = check_choice("mode", mode, MODES)
+    mode = str(check_choice("mode", mode, MODES))
     if mode == "roar":
         return area_over_curve(fractions, accuracies) - area_over_curve(
             fractions, random_accuracies
