@@ -520,6 +520,25 @@ def _print_table(
     return table
 
 
+class _Eta:
+    """A progress line with an ETA on stderr after each unit of a long benchmark (stdout
+    keeps only the tables)."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total, self.n, self.t0 = what, max(total, 1), 0, time.perf_counter()
+
+    def done(self, label: str) -> None:
+        self.n += 1
+        elapsed = time.perf_counter() - self.t0
+        left = elapsed / self.n * (self.total - self.n)
+        print(
+            f"{self.what}: {self.n}/{self.total} ({label}) — {elapsed:.0f} s elapsed, "
+            f"ETA {left:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _cpu_tables(b: _Bench, results: dict[str, Any], sizes: list[str], norms: list[str]) -> None:
     """One table per size and norm: every row timed, interleaved, against the stream limit."""
     import numba
@@ -528,6 +547,7 @@ def _cpu_tables(b: _Bench, results: dict[str, Any], sizes: list[str], norms: lis
 
     reps_small, rounds = (20, 5) if b.args.quick else (30, 15)
     nt = numba.config.NUMBA_NUM_THREADS
+    eta = _Eta("bench kernels", len(sizes) * len(norms))
     for size in sizes:
         data = _data(SIZES[size], b.rng)
         n_el = data.n_el
@@ -562,6 +582,7 @@ def _cpu_tables(b: _Bench, results: dict[str, Any], sizes: list[str], norms: lis
             title = f"{norm} step, {size} = {'×'.join(map(str, data.shape))} float32"
             table = _print_table(title, rows, t, limits, nbytes, eager_t)
             results["tables"][f"{norm} {size}"] = table
+            eta.done(title)
 
 
 def _alternate(

@@ -29,6 +29,7 @@ def test_bench_attack_smoke(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "where the time goes" in text and "fused kernel step" in text
     assert "reduced precision vs float32" in text
+    assert "repeat 1/1 done" in text and "ETA 0 s" in text  # progress with an ETA
 
 
 def test_eager_reference_stays_in_ball():

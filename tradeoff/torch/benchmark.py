@@ -199,13 +199,19 @@ def main(argv: list[str]) -> int:
     cpu: dict[str, list[float]] = {k: [] for k in variants}  # process CPU time: robust to
     # being descheduled on a shared machine (with one torch thread it is the work done)
     order = list(variants)
+    t_start = time.perf_counter()
     for r in range(args.repeats):
         # rotate the order each repeat so that no variant always runs after the same one
         for name in order[r % len(order) :] + order[: r % len(order)]:
             c0 = time.process_time()
             times[name].append(_time(variants[name], device))
             cpu[name].append(time.process_time() - c0)
-        print(f"  repeat {r + 1}/{args.repeats} done", flush=True)
+        elapsed = time.perf_counter() - t_start
+        eta = elapsed / (r + 1) * (args.repeats - r - 1)
+        print(
+            f"  repeat {r + 1}/{args.repeats} done — {elapsed:.0f} s elapsed, ETA {eta:.0f} s",
+            flush=True,
+        )
     # sanity: our result is a valid PGD output
     out = attacks.pgd(model, x, y, eps=eps, alpha=alpha, steps=2, seed=0)
     if not float((out - x).abs().max()) <= eps + 1e-6:
