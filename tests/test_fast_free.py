@@ -1,11 +1,12 @@
 """fit(method="fast") (Wong et al. 2020) and fit(method="free") (Shafahi et al. 2019):
 the steps against hand-written references, pass counts, determinism, resume, the
-overfitting guard, validation, and the CLI."""
+overfitting guard, validation, the CLI and ``tradeoff bench training --quick``."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 
@@ -384,6 +385,24 @@ def test_cli_help_lists_replays(capsys):
         cli.main(["--help"])
     out = capsys.readouterr().out
     assert "--replays" in out and "fast" in out and "free" in out
+
+
+def test_bench_training_quick(tmp_path, capsys):
+    from tradeoff.torch import bench_training
+
+    out = tmp_path / "b.json"
+    assert bench_training.main(["--quick", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "pgd-3" in text and "fast" in text and "free" in text and "target" in text
+    res = json.loads(out.read_text())
+    rows = {r["method"]: r for r in res["rows"]}
+    assert rows["pgd-3"]["ratio"] == 1.0
+    # passes: digits train split / 64 per batch, 2 epochs
+    n = len(data.load("digits", seed=0).train)
+    b = math.ceil(n / 64)
+    assert rows["pgd-3"]["forward"] == 5 * b * 2 and rows["pgd-3"]["backward"] == 4 * b * 2
+    assert rows["free"]["forward"] == 2 * b  # ceil(2 / 2) = 1 epoch, 2 replays
+    assert 0 <= rows["fast"]["robust_acc"] <= rows["fast"]["clean_acc"] <= 1
 
 
 def test_checkpoint_of_an_earlier_version_without_replays_still_resumes(small, tmp_path):
