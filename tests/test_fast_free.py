@@ -420,3 +420,26 @@ def test_checkpoint_of_an_earlier_version_without_replays_still_resumes(small, t
     resumed = linear(seed=5, dtype=torch.float32)
     res = train.fit(resumed, small, epochs=2, checkpoint=ckpt, resume=True, **kw)
     assert res.resumed_from == (1, 0) and same(weights(resumed), weights(ref))
+
+
+def _result(base, fast, free, num_classes=10):
+    """A bench result of one repeat: (wall s, clean, robust) per method."""
+
+    def run(wall, clean, robust):
+        return {"wall_s": wall, "forward": 1, "backward": 1, "clean_acc": clean,
+                "robust_acc": robust, "epochs_run": 1, "stopped": None}  # fmt: skip
+
+    runs = {"pgd-10": [run(*base)], "fast": [run(*fast)], "free": [run(*free)]}
+    return {"runs": runs, "num_classes": num_classes}
+
+
+def test_bench_verdict():
+    from tradeoff.torch.bench_training import summarise
+
+    rows, v = summarise(_result((100, 0.9, 0.5), (25, 0.9, 0.481), (10, 0.9, 0.47)))
+    assert [r["ratio"] for r in rows] == [1.0, 0.25, 0.1]
+    assert v.endswith("met by fast") and "48.0 %" in v
+    _, v = summarise(_result((100, 0.9, 0.5), (26, 0.9, 0.5), (10, 0.9, 0.47)))
+    assert v.endswith("not met")
+    _, v = summarise(_result((100, 0.1, 0.1), (20, 0.9, 0.05), (10, 0.9, 0.2)))
+    assert "met by free; but pgd-10 stayed at chance" in v

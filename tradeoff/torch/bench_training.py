@@ -160,6 +160,7 @@ def run(s: dict, log=print) -> dict:
                     "clean_acc": ev.clean_acc,
                     "robust_acc": ev.robust_acc,
                     "epochs_run": len(res.history),
+                    "guard_robust_acc": [h.get("guard_robust_acc") for h in res.history],
                     "stopped": res.stopped,
                 }
             )
@@ -167,15 +168,22 @@ def run(s: dict, log=print) -> dict:
                 f"  {name} seed {r}: {wall:.2f} s, clean {ev.clean_acc:.3f}, "
                 f"robust {ev.robust_acc:.3f}" + (" (guard stopped)" if res.stopped else "")
             )
-    return {"settings": s, "attack": attack.describe(), "n_test": len(test), "runs": runs}
+    return {
+        "settings": s,
+        "attack": attack.describe(),
+        "n_test": len(test),
+        "num_classes": d.num_classes,
+        "runs": runs,
+    }
 
 
 def summarise(result: dict) -> tuple[list[dict], str]:
     """Table rows (medians over repeats) and the verdict on the target."""
     runs = result["runs"]
     base = next(iter(runs))
+    skip = ("stopped", "guard_robust_acc")
     med = {
-        m: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k != "stopped"}
+        m: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k not in skip}
         for m, rs in runs.items()
     }
     rows = []
@@ -203,6 +211,12 @@ def summarise(result: dict) -> tuple[list[dict], str]:
         f"target (robust accuracy >= {base}'s - 2 points = {100 * target:.1f} %, in <= 1/4 of "
         f"its time): " + (f"met by {', '.join(met)}" if met else "not met")
     )
+    chance = 1 / max(result.get("num_classes", 10), 2)
+    if med[base]["clean_acc"] <= chance + 0.05:
+        verdict += (
+            f"; but {base} stayed at chance ({100 * med[base]['clean_acc']:.1f} % clean): it "
+            "did not learn, so this comparison says nothing about the target"
+        )
     return rows, verdict
 
 
