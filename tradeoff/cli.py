@@ -29,6 +29,7 @@ from pathlib import Path
 BENCH_TARGETS = {
     "kernels": "tradeoff.kernels.benchmark:main",
     "attack": "tradeoff.torch.benchmark:main",
+    "training": "tradeoff.torch.bench_training:main",
 }
 #: the sub-CLIs that need torch and parse their own arguments
 TORCH_ENTRIES = {"train": "tradeoff.torch.cli:main", "eval": "tradeoff.torch.cli:eval_main"}

@@ -77,10 +77,12 @@ _RECIPE_HELP = {
     "momentum": "SGD momentum",
     "weight_decay": "L2 weight decay",
     "eps": "training attack radius, pixel units; also the evaluation eps",
-    "alpha": "training attack step, pixel units; 2.5*eps/steps when --eps or --steps is given,",
+    "alpha": "training attack step, pixel units; 2.5*eps/steps when --eps or --steps is given "
+    "(fast: 1.25*eps, free: eps),",
     "steps": "training attack steps",
     "norm": "attack norm (training and evaluation)",
     "beta": "TRADES weight beta = 1/lambda",
+    "replays": "free training: times each minibatch is replayed (epochs are divided by it)",
 }
 _CHOICES = {"method": METHODS, "optimizer": ("sgd", "adam"), "norm": ("linf", "l2")}
 _TYPES = {"float": float, "int": int, "str": str}
@@ -563,7 +565,12 @@ def _recipe(args: argparse.Namespace, given: dict) -> tuple[Recipe, dict]:
     value = {k: given.get(k, getattr(base, k)) for k in RECIPE_FIELDS}
     check_real("--eps", value["eps"], low=0.0)
     check_int("--steps", value["steps"], low=0)
-    if "alpha" not in given and ("eps" in given or "steps" in given or not args.preset):
+    one_step = value["method"] in train_mod.ONE_STEP  # fit sets their alpha from eps
+    if (
+        not one_step
+        and "alpha" not in given
+        and ("eps" in given or "steps" in given or not args.preset)
+    ):
         given["alpha"] = _default_alpha("--alpha", value["eps"], value["steps"], "--eps")
     kw = {k: given.get(k) for k in RECIPE_FIELDS}
     recipe = train_mod._resolve(args.preset, kw["method"] or "standard", dict(kw))
@@ -573,7 +580,9 @@ def _recipe(args: argparse.Namespace, given: dict) -> tuple[Recipe, dict]:
 def _no_op_settings(args, recipe: Recipe, given: dict, milestones, notes: list[str]) -> None:
     """Settings that change nothing: a refusal where the run would mean nothing, else a
     warning."""
-    if recipe.method != "standard" and (recipe.eps == 0 or recipe.steps == 0):
+    if recipe.method not in ("standard", *train_mod.ONE_STEP) and (
+        recipe.eps == 0 or recipe.steps == 0
+    ):
         zero = "--eps" if recipe.eps == 0 else "--steps"
         raise ValueError(
             f"--method {recipe.method} trains against a PGD attack, but {zero} is 0 (fit's "
@@ -701,6 +710,7 @@ def _describe_training(net: str, result) -> str:
         if cfg["method"] == "standard"
         else f"attack {cfg['norm']} eps {cfg['eps']:g}, {cfg['steps']} steps of {cfg['alpha']:g}"
         + (f", beta {cfg['beta']:g}" if cfg["method"] == "trades" else "")
+        + (f", {cfg['replays']} replays" if cfg["method"] == "free" else "")
     )
     schedule = (
         f", lr x{cfg['gamma']:g} after epochs {cfg['milestones']}" if cfg["milestones"] else ""

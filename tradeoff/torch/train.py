@@ -10,7 +10,19 @@
   :func:`~tradeoff.torch.attacks.trades_inner_max` (Zhang et al. 2019, Eq. (5) and
   Algorithm 1; the KL target is not detached and both forwards run in train mode, as in
   the reference ``trades.py``, which runs the clean forward twice — same loss and
-  gradient; here BatchNorm's running statistics see the clean batch once, not twice).
+  gradient; here BatchNorm's running statistics see the clean batch once, not twice);
+* ``"fast"``: ``mean CE(f(x'), y)`` with ``x'`` one FGSM step of 1.25·ε from a uniform
+  random start in the ε-ball (Wong, Rice & Kolter 2020, "Fast is better than free",
+  Algorithm 3), with their cyclic learning rate and early stop against catastrophic
+  overfitting (see :func:`fit`);
+* ``"free"``: "free" adversarial training (Shafahi et al. 2019, "Adversarial training for
+  free!", Algorithm 1): one forward and backward at ``x + δ`` update both the weights and
+  the perturbation ``δ`` (carried across minibatches), each minibatch replayed ``replays``
+  times, ``epochs / replays`` passes over the data.
+
+ε, α are in pixel units of ``clip`` (the data's pixel range, [0, 1] for the image sets).
+:attr:`FitResult.passes` counts the network's forward and backward passes over a batch
+during training (attack included), the cost measure of ``tradeoff bench training``.
 
 The papers' optimiser settings are in :data:`PRESETS` (``fit(..., preset="madry_mnist")``);
 explicit keyword arguments override a preset. A preset made for one dataset
@@ -46,6 +58,7 @@ them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import hashlib
 import math
@@ -97,7 +110,11 @@ __all__ = [
     "save_checkpoint",
 ]
 
-METHODS = ("standard", "madry", "trades")
+METHODS = ("standard", "madry", "trades", "fast", "free")
+#: methods that take one gradient step per update: no ``steps``, l∞ only, eps > 0
+ONE_STEP = ("fast", "free")
+#: fast training's FGSM step is this multiple of ε (Wong, Rice & Kolter 2020, §4)
+FAST_ALPHA = 1.25
 #: largest lr and weight_decay: torch's optimisers convert them to float32
 _OPT_MAX = 1e30
 #: format 2 (this version) adds a SHA-256 of the content; format 1 files are refused
@@ -125,6 +142,7 @@ class Recipe:
     steps: int = 0
     norm: str = "linf"
     beta: float = 1.0
+    replays: int = 1
     source: str = ""
     datasets: tuple[str, ...] = ()
 
@@ -145,6 +163,12 @@ class Recipe:
         object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, low=1))
         object.__setattr__(self, "epochs", check_int("epochs", self.epochs, low=0))
         object.__setattr__(self, "steps", check_int("steps", self.steps, low=0))
+        object.__setattr__(self, "replays", check_int("replays", self.replays, low=1))
+        if self.replays != 1 and self.method != "free":
+            raise ValueError(
+                f"replays={self.replays} is only for method='free' (each minibatch replayed "
+                f"m times), got method={self.method!r}"
+            )
         check_choice("norm", self.norm, ("linf", "l2"))
         if not isinstance(self.datasets, tuple) or not all(
             isinstance(d, str) and d for d in self.datasets
@@ -235,6 +259,12 @@ class FitResult:
     seconds: float
     resumed_from: tuple[int, int] | None = None
     config: dict = field(default_factory=dict)
+    #: forward and backward passes of the model over a batch during training (the attack's
+    #: included; validation accuracy not), summed over the epochs run by this call and
+    #: those in the checkpoint it resumed from
+    passes: dict = field(default_factory=dict)
+    #: for method ``"fast"``: the overfitting guard's stop (epoch, robust accuracies), or None
+    stopped: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -531,8 +561,33 @@ def _resolve(preset: str | None, method: str, overrides: dict) -> Recipe:
             overrides.pop("method")
     else:
         base = asdict(Recipe(method, "sgd", 0.01, 128, 1))
-    base.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    base.update(given)
+    if base["method"] in ONE_STEP:
+        if "steps" in given and given["steps"] != 1:
+            raise ValueError(
+                f"steps={given['steps']!r}: method={base['method']!r} takes one gradient step "
+                "per update (steps is for madry and trades training)"
+            )
+        base["steps"] = 1  # a preset's PGD steps do not apply
+        if "alpha" not in given:
+            base["alpha"] = 0.0  # set from eps below (a preset's PGD step does not apply)
     recipe = Recipe(**base)
+    if recipe.method in ONE_STEP:
+        if recipe.eps == 0:
+            raise ValueError(
+                f"eps must be > 0 for method={recipe.method!r} (the l∞ radius in pixel units)"
+            )
+        if recipe.norm != "linf":
+            raise ValueError(
+                f"norm={recipe.norm!r}: method={recipe.method!r} is defined for the l∞ ball "
+                "only (norm='linf')"
+            )
+        if "alpha" not in given:
+            factor = FAST_ALPHA if recipe.method == "fast" else 1.0
+            recipe = dataclasses.replace(recipe, alpha=factor * recipe.eps)
+        elif recipe.alpha == 0:
+            raise ValueError(f"alpha must be > 0 for {recipe.method} training")
     if recipe.method != "standard" and recipe.eps > 0 and recipe.steps > 0 and recipe.alpha == 0:
         raise ValueError(f"alpha must be > 0 for {recipe.method} training with eps={recipe.eps}")
     return recipe
@@ -561,6 +616,8 @@ def fit(
     steps: int | None = None,
     norm: str | None = None,
     beta: float | None = None,
+    replays: int | None = None,
+    overfit_guard: float = 0.2,
     clip: tuple[float, float] | None = None,
     seed: int = 0,
     checkpoint: str | os.PathLike | None = None,
@@ -569,7 +626,8 @@ def fit(
     progress: bool = True,
     callback: Callable[[int, int, float], None] | None = None,
 ) -> FitResult:
-    """Train ``model`` in place by standard, Madry PGD or TRADES training.
+    """Train ``model`` in place by standard, Madry PGD, TRADES, fast (FGSM) or free
+    adversarial training.
 
     Parameters
     ----------
@@ -581,7 +639,9 @@ def fit(
         accuracy is reported if it has one, ``clip`` defaults to its pixel range) or a
         :class:`~tradeoff.torch.data.Split`.
     method:
-        ``"standard"``, ``"madry"`` or ``"trades"`` (default: the preset's, else standard).
+        ``"standard"``, ``"madry"``, ``"trades"``, ``"fast"`` or ``"free"`` (default: the
+        preset's, else standard). With a preset, ``"fast"`` and ``"free"`` keep its
+        optimiser settings and ε but not its PGD ``alpha`` and ``steps``.
     preset:
         a key of :data:`PRESETS`; explicit arguments override its fields. A preset with
         ``datasets`` (``trades_cifar10``) raises ``ValueError`` for a ``Data`` whose
@@ -591,6 +651,20 @@ def fit(
         the training attack (ε and α in pixel units of ``clip``).
     beta:
         the TRADES weight β = 1/λ of the KL term.
+    replays:
+        ``method="free"`` only (``ValueError`` otherwise, unless 1): each minibatch is
+        replayed ``m = replays`` times and the data passed over ``ceil(epochs / m)``
+        times (Shafahi et al. 2019, Algorithm 1: the same number of optimiser steps as
+        ``epochs`` epochs of natural training). Per replay, one forward and one backward at
+        ``clip(x + δ)`` (train mode) give the weights' gradient — the optimiser steps with
+        it — and the input gradient ``g``, then ``δ ← clip(δ + α·sign(g), −ε, ε)``; ``α``
+        defaults to ε (the paper's step). ``δ`` starts at 0 once and is carried from replay
+        to replay and minibatch to minibatch (a smaller last batch uses its first rows, as
+        the reference implementation does); it stays in the l∞ ball, ``x + δ`` is clipped
+        to the box. Saved in checkpoints: free training resumes exactly. l∞ only; ε > 0.
+    overfit_guard:
+        ``method="fast"`` only: the fall in PGD robust accuracy (fraction, default 0.2 as
+        in Wong et al.'s code) that stops training; 0 turns the guard off.
     milestones, gamma:
         ``MultiStepLR``: the learning rate is multiplied by ``gamma`` after these epochs.
     seed:
@@ -612,6 +686,27 @@ def fit(
     DivergenceError
         (a ``FloatingPointError`` and a ``ValueError``) when the loss or a weight becomes
         NaN or inf; the diverging step is undone first.
+
+    Notes
+    -----
+    ``method="fast"`` (Wong, Rice & Kolter 2020, "Fast is better than free: revisiting
+    adversarial training", ICLR). Implemented: per minibatch ``δ ~ U[−ε, ε]`` clipped so
+    that ``x + δ`` is in the box, one FGSM step ``δ ← clip(δ + α·sign(∇ CE), −ε, ε)``
+    (again clipped to the box) with ``α = 1.25·ε`` unless ``alpha`` is given, then the
+    weights' step on ``CE(f(x + δ), y)`` — two forward and two backward passes per
+    minibatch; their cyclic learning rate (``lr`` is the peak: linear from 0 to ``lr``
+    at 2/5 of the epochs, back to 0 at the end, updated every optimiser step;
+    ``milestones`` are refused); and their early stop: after every epoch, PGD-10 (step
+    ε/4, random start) robust accuracy on a fixed held-out batch (the first
+    ``batch_size`` validation samples, else training samples); a fall of more than
+    ``overfit_guard`` since the previous epoch stops training, restores the weights of
+    the previous epoch, warns (``RuntimeWarning``) and is reported in
+    :attr:`FitResult.stopped`; its passes are counted. Not implemented: mixed precision
+    (apex amp) and their CIFAR-10 PreAct ResNet settings; the FGSM gradient is taken in
+    eval mode (as this module's PGD training does) while Wong et al. take it in train
+    mode — the same for networks without BatchNorm or dropout. ``"fast"`` and ``"free"``
+    record no clean training accuracy (``clean_acc`` is None: it would cost a forward);
+    ``robust_acc`` is the accuracy on their training perturbations. ε in pixel units.
     """
     recipe = _resolve(
         preset,
@@ -629,13 +724,25 @@ def fit(
             "steps": steps,
             "norm": norm,
             "beta": beta,
+            "replays": replays,
         },
     )
+    overfit_guard = check_real("overfit_guard", overfit_guard, low=0.0, high=1.0)
+    if recipe.method != "fast" and overfit_guard != 0.2:
+        raise ValueError(
+            f"overfit_guard={overfit_guard:g} is for method='fast' (the catastrophic-"
+            f"overfitting guard), got method={recipe.method!r}"
+        )
     seed = check_seed(seed)
     gamma = check_real("gamma", gamma, low=0.0, low_open=True)
     if not isinstance(milestones, (tuple, list)):
         raise TypeError(f"milestones must be a tuple of epochs, got {milestones!r}")
     milestones = tuple(check_int("milestones", m, low=1) for m in milestones)
+    if recipe.method == "fast" and milestones:
+        raise ValueError(
+            "milestones: method='fast' uses the cyclic learning rate of Wong et al. (0 to lr "
+            "at 2/5 of the run, back to 0 at its end), not MultiStepLR milestones"
+        )
     resume = check_bool("resume", resume)
     progress = check_bool("progress", progress)
     if callback is not None and not callable(callback):
@@ -654,13 +761,16 @@ def fit(
         _check_data(model, val, "data.val", None)
     config = {  # datasets is checked in _fit_data, not stored (checkpoints stay comparable)
         **{k: v for k, v in asdict(recipe).items() if k != "datasets"},
+        **({"overfit_guard": overfit_guard} if recipe.method == "fast" else {}),
         "seed": seed,
         "n_train": len(train),
         "milestones": list(milestones),
         "gamma": gamma,
         "clip": list(clip),
     }
-    opt, sched = _optimizer(params, recipe, milestones, gamma)
+    opt, sched = _optimizer(
+        params, recipe, milestones, gamma, math.ceil(len(train) / recipe.batch_size)
+    )
     run = _Training(
         model,
         opt,
@@ -679,6 +789,7 @@ def fit(
         checkpoint_every,
         callback,
         _Progress(progress),
+        overfit_guard if recipe.method == "fast" else 0.0,
     )
     resumed_from = None
     modes = [(m, m.training) for m in model.modules()]
@@ -692,12 +803,26 @@ def fit(
         if resume and checkpoint is not None and Path(checkpoint).exists():
             resumed_from = run.resume()
         try:
-            for epoch in range(run.epoch, recipe.epochs):
-                run.run_epoch(epoch)
+            with run.counter.attached(model):
+                for epoch in range(run.epoch, run.n_epochs):
+                    if run.stopped is not None:
+                        break
+                    run.run_epoch(epoch)
         finally:
             for m, mode in modes:
                 m.training = mode
-    return FitResult(tuple(run.history), time.perf_counter() - t_start, resumed_from, config)
+    passes = {
+        k: sum(h.get(k, 0) for h in run.history) + run.sums.get(k, 0)
+        for k in ("forward", "backward")
+    }
+    return FitResult(
+        tuple(run.history),
+        time.perf_counter() - t_start,
+        resumed_from,
+        config,
+        passes,
+        run.stopped,
+    )
 
 
 def _check_checkpointing(
@@ -740,22 +865,85 @@ def _fit_data(
     return train, val, _check_clip(clip)
 
 
+def _cyclic(epochs: int, batches: int) -> Callable[[int], float]:
+    """Wong et al.'s cyclic learning-rate factor after ``k`` optimiser steps: linear from 0
+    to 1 at 2/5 of the run and back to 0 at its end, read at ``t = (k + 1) / batches``
+    epochs (their ``np.interp([t], [0, 2E/5, E], [0, lr_max, 0])``)."""
+
+    def factor(k: int) -> float:
+        return float(np.interp((k + 1) / batches, [0, epochs * 2 / 5, epochs], [0.0, 1.0, 0.0]))
+
+    return factor
+
+
 def _optimizer(
-    params: list, recipe: Recipe, milestones: tuple[int, ...], gamma: float
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.MultiStepLR]:
-    """The recipe's optimiser (SGD or Adam) and the MultiStepLR schedule."""
+    params: list,
+    recipe: Recipe,
+    milestones: tuple[int, ...],
+    gamma: float,
+    batches: int = 1,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """The recipe's optimiser (SGD or Adam) and its schedule: MultiStepLR (stepped per
+    epoch), or for method ``"fast"`` the cyclic schedule of Wong et al. (stepped per
+    optimiser step, ``batches`` per epoch)."""
     if recipe.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
             params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
         )
     else:
         opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.method == "fast":
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, _cyclic(recipe.epochs, batches))
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=gamma)
     return opt, sched
 
 
+#: config entries newer than checkpoint format 2, and their value in older checkpoints
+_NEW_CONFIG = {"replays": 1}
+
+
 def _zero_sums() -> dict:
-    return {"loss": 0.0, "clean": 0, "robust": 0, "seen": 0, "seconds": 0.0}
+    return {
+        "loss": 0.0,
+        "clean": 0,
+        "robust": 0,
+        "seen": 0,
+        "seconds": 0.0,
+        "forward": 0,
+        "backward": 0,
+    }
+
+
+class _PassCounter:
+    """Counts the model's forward passes (a forward hook) and backward passes (a gradient
+    hook on each output that requires grad: it fires once per backward through the
+    model, ``loss.backward()`` and ``torch.autograd.grad`` alike)."""
+
+    def __init__(self) -> None:
+        self.forward = 0
+        self.backward = 0
+
+    def _hook(self, module, inputs, output) -> None:
+        self.forward += 1
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(self._backward)
+
+    def _backward(self, grad):
+        self.backward += 1
+
+    @contextlib.contextmanager
+    def attached(self, model: nn.Module):
+        handle = model.register_forward_hook(self._hook)
+        try:
+            yield self
+        finally:
+            handle.remove()
+
+    def take(self, sums: dict) -> None:
+        """Add the passes counted since the last call to ``sums``, and restart."""
+        sums["forward"] = sums.get("forward", 0) + self.forward
+        sums["backward"] = sums.get("backward", 0) + self.backward
+        self.forward = self.backward = 0
 
 
 @dataclass
@@ -766,7 +954,7 @@ class _Training:
 
     model: nn.Module
     opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.MultiStepLR
+    sched: torch.optim.lr_scheduler.LRScheduler
     train: Split
     val: Split | None
     recipe: Recipe
@@ -781,15 +969,36 @@ class _Training:
     checkpoint_every: int | None
     callback: Callable[[int, int, float], None] | None
     bar: _Progress
+    overfit_guard: float = 0.0
     epoch: int = 0
     batch: int = 0
     perm: torch.Tensor | None = None
     sums: dict = field(default_factory=_zero_sums)
     history: list[dict] = field(default_factory=list)
+    counter: _PassCounter = field(default_factory=_PassCounter)
+    #: free training's perturbation, carried from minibatch to minibatch (and replay)
+    delta: torch.Tensor | None = None
+    #: the overfitting guard's last robust accuracy and the weights it was measured on
+    guard_prev: float | None = None
+    guard_best: dict | None = None
+    stopped: dict | None = None
 
     @property
     def batches(self) -> int:
         return math.ceil(len(self.train) / self.recipe.batch_size)
+
+    @property
+    def n_epochs(self) -> int:
+        """Passes over the data: ``epochs``, divided by ``replays`` (rounded up) for free."""
+        return math.ceil(self.recipe.epochs / self.recipe.replays)
+
+    def method_state(self) -> dict:
+        return {
+            "delta": self.delta,
+            "guard_prev": self.guard_prev,
+            "guard_best": self.guard_best,
+            "stopped": self.stopped,
+        }
 
     def resume(self) -> tuple[int, int]:
         """Load the checkpoint (same settings and network, a position of this run);
@@ -798,7 +1007,9 @@ class _Training:
         state = load_checkpoint(checkpoint)
         old = state["config"]
         diff = {
-            k: (old.get(k), v) for k, v in self.config.items() if k != "epochs" and old.get(k) != v
+            k: (old.get(k, _NEW_CONFIG.get(k)), v)
+            for k, v in self.config.items()
+            if k != "epochs" and old.get(k, _NEW_CONFIG.get(k)) != v
         }
         if diff:
             raise ValueError(
@@ -815,6 +1026,15 @@ class _Training:
             self.perm = state["perm"]
             self.sums = dict(state["sums"])
             self.history = [dict(h) for h in state["history"]]
+            self.sums = {**_zero_sums(), **self.sums}
+            if self.recipe.method in ONE_STEP:
+                ms = state["method_state"]
+                self.delta = ms["delta"]
+                self.guard_prev = ms["guard_prev"]
+                self.guard_best = ms["guard_best"]
+                self.stopped = ms["stopped"]
+                if self.delta is not None:
+                    self.delta = self.delta.to(device=self.device, dtype=self.dtype)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
             raise ValueError(
                 f"checkpoint {checkpoint} cannot be resumed: {type(exc).__name__}: {exc}"
@@ -845,6 +1065,7 @@ class _Training:
                 "perm": perm_now,
                 "sums": self.sums,
                 "history": self.history,
+                "method_state": self.method_state(),
             },
         )
 
@@ -859,30 +1080,46 @@ class _Training:
             idx = perm[b * bs : (b + 1) * bs]
             x = self.train.x[idx].to(device=self.device, dtype=self.dtype, non_blocking=True)
             y = self.train.y[idx].to(self.device, non_blocking=True)
-            loss, n_clean, n_rob = _train_step(
-                self.model,
-                self.opt,
-                x,
-                y,
-                recipe,
-                self.clip,
-                _batch_seed(self.seed, epoch, b),
-                self.guard,
-                f"epoch {epoch + 1}, batch {b + 1}",
-            )
-            sums["loss"] += loss * len(idx)
-            sums["clean"] += n_clean
-            sums["robust"] += n_rob
-            sums["seen"] += len(idx)
-            if self.callback is not None:
-                self.callback(epoch, b, loss)
+            where = f"epoch {epoch + 1}, batch {b + 1}"
+            for _ in range(recipe.replays if recipe.method == "free" else 1):
+                self.counter.forward = self.counter.backward = 0
+                if recipe.method == "free":
+                    if self.delta is None:  # Shafahi et al. Algorithm 1: δ ← 0, once
+                        self.delta = torch.zeros(
+                            (bs, *x.shape[1:]), device=self.device, dtype=x.dtype
+                        )
+                    loss, n_clean, n_rob = _free_step(
+                        self.model, self.opt, x, y, self.delta, recipe, self.clip, self.guard, where
+                    )
+                else:
+                    loss, n_clean, n_rob = _train_step(
+                        self.model,
+                        self.opt,
+                        x,
+                        y,
+                        recipe,
+                        self.clip,
+                        _batch_seed(self.seed, epoch, b),
+                        self.guard,
+                        where,
+                    )
+                if recipe.method == "fast":
+                    self.sched.step()  # the cyclic schedule moves per optimiser step
+                self.counter.take(sums)
+                sums["loss"] += loss * len(idx)
+                sums["clean"] += n_clean
+                sums["robust"] += n_rob
+                sums["seen"] += len(idx)
+                if self.callback is not None:
+                    self.callback(epoch, b, loss)
             seen = max(sums["seen"], 1)
             rob = "" if recipe.method == "standard" else f" rob {sums['robust'] / seen:.3f}"
+            acc = "" if recipe.method in ONE_STEP else f" acc {sums['clean'] / seen:.3f}"
             self.bar.update(
-                f"epoch {epoch + 1}/{recipe.epochs}",
+                f"epoch {epoch + 1}/{self.n_epochs}",
                 b + 1,
                 batches,
-                f"loss {sums['loss'] / seen:.4f} acc {sums['clean'] / seen:.3f}{rob}",
+                f"loss {sums['loss'] / seen:.4f}{acc}{rob}",
             )
             every = self.checkpoint_every
             if every is not None and (b + 1) % every == 0 and b + 1 < batches:
@@ -890,38 +1127,129 @@ class _Training:
                 t_epoch = time.perf_counter()
                 self.snapshot(epoch, b + 1, perm)
         self.batch = 0
-        self.sched.step()
+        if recipe.method != "fast":
+            self.sched.step()
         self._end_epoch(epoch, t_epoch)
 
     def _end_epoch(self, epoch: int, t_epoch: float) -> None:
         """The epoch's history row (with validation accuracy), its progress line, the
         checkpoint at the start of the next epoch."""
         sums, val = self.sums, self.val
+        one_step = self.recipe.method in ONE_STEP
+        guard_row = self._overfit_guard(epoch) if self.overfit_guard > 0 else {}
         seen = max(sums["seen"], 1)
         row = {
             "epoch": epoch + 1,
             "loss": sums["loss"] / seen,
-            "clean_acc": sums["clean"] / seen,
+            # fast and free run no clean forward (it would cost a pass): no clean accuracy
+            "clean_acc": None if one_step else sums["clean"] / seen,
             "robust_acc": None if self.recipe.method == "standard" else sums["robust"] / seen,
             "seconds": sums["seconds"] + time.perf_counter() - t_epoch,
             "lr": self.opt.param_groups[0]["lr"],
+            **({"forward": sums["forward"], "backward": sums["backward"]}),
+            **guard_row,
         }
         if val is not None:
             row["val_clean_acc"] = _clean_accuracy(self.model, val)
         self.history.append(row)
         rob = "" if row["robust_acc"] is None else f" rob {row['robust_acc']:.3f}"
+        acc = "" if row["clean_acc"] is None else f" acc {row['clean_acc']:.3f}"
         v = f" val {row['val_clean_acc']:.3f}" if val is not None else ""
+        stop = " [overfitting guard: stopped]" if guard_row.get("stopped") else ""
         self.bar.update(
-            f"epoch {epoch + 1}/{self.recipe.epochs}",
+            f"epoch {epoch + 1}/{self.n_epochs}",
             self.batches,
             self.batches,
-            f"loss {row['loss']:.4f} acc {row['clean_acc']:.3f}{rob}{v} ({row['seconds']:.1f} s)",
+            f"loss {row['loss']:.4f}{acc}{rob}{v} ({row['seconds']:.1f} s){stop}",
             final=True,
         )
         self.sums = _zero_sums()
         self.perm = None
         if self.checkpoint is not None:
             self.snapshot(epoch + 1, 0, None)
+
+    def _overfit_guard(self, epoch: int) -> dict:
+        """Wong et al.'s early stop against catastrophic overfitting: PGD robust accuracy
+        on a fixed held-out batch after every epoch; a fall by more than
+        ``overfit_guard`` since the previous epoch stops training and restores the weights
+        of that epoch. Its passes are counted as training passes."""
+        held = self.val if self.val is not None else self.train
+        n = min(self.recipe.batch_size, len(held))
+        x = held.x[:n].to(device=self.device, dtype=self.dtype)
+        y = held.y[:n].to(self.device)
+        self.counter.forward = self.counter.backward = 0
+        acc = _guard_accuracy(self.model, x, y, self.recipe.eps, self.clip, self.seed)
+        self.counter.take(self.sums)
+        row = {"guard_robust_acc": acc}
+        prev = self.guard_prev
+        if prev is not None and acc < prev - self.overfit_guard:
+            self.model.load_state_dict(self.guard_best)
+            self.guard.refresh()
+            self.stopped = {"epoch": epoch + 1, "robust_acc": acc, "previous_robust_acc": prev}
+            row["stopped"] = True
+            warnings.warn(
+                f"fast adversarial training: PGD robust accuracy on the held-out batch fell "
+                f"from {prev:.3f} to {acc:.3f} in epoch {epoch + 1} (catastrophic overfitting, "
+                f"Wong et al. 2020): stopped, weights of epoch {epoch} restored",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return row
+        self.guard_prev = acc
+        self.guard_best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return row
+
+
+#: the overfitting guard's attack: PGD-10, step ε/4, random start (Wong et al. use PGD-5
+#: with step 2/255 at ε = 8/255 on CIFAR-10, i.e. step ≈ ε/4)
+GUARD_STEPS = 10
+
+
+def _guard_accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, clip, seed: int
+) -> float:
+    """Robust accuracy under PGD-10 (step ε/4, random start, fixed seed) of a batch."""
+    x_adv = pgd(model, x, y, eps=eps, alpha=eps / 4, steps=GUARD_STEPS, seed=seed, clip=clip)
+    with torch.no_grad(), eval_mode(model):
+        return float(_correct(model(x_adv), y).float().mean())
+
+
+def _free_step(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    delta: torch.Tensor,
+    recipe: Recipe,
+    clip: tuple[float, float],
+    guard: _StepGuard,
+    where: str,
+) -> tuple[float, int, int]:
+    """One replay of free adversarial training (Shafahi et al. 2019, Algorithm 1): one
+    forward and one backward at ``clip(x + δ)`` give the weights' gradient (the optimiser
+    steps with it) and the input gradient, with which ``δ ← clip(δ + α·sign(g), −ε, ε)``
+    in place (``delta[:len(x)]``, carried to the next replay and minibatch)."""
+    guard.save()
+    lo, hi = clip
+    d = delta[: x.shape[0]]
+    xa = (x + d).clamp_(lo, hi).requires_grad_(True)
+    logits = model(xa)  # train mode: the same pass updates the weights
+    loss = _loss(logits, y, "ce", check_values=False).mean()
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        guard.restore()
+        raise guard.error(where, f"the training loss became {value}")
+    n_rob = int(_correct(logits.detach(), y).sum())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if not guard.finite():
+        guard.restore()
+        raise guard.error(where, "a parameter became NaN or inf in the optimiser step")
+    g = xa.grad
+    with torch.no_grad():
+        d.add_(recipe.alpha * torch.sign(g)).clamp_(-recipe.eps, recipe.eps)
+    return value, 0, n_rob
 
 
 def _train_step(
@@ -954,9 +1282,17 @@ def _train_step(
         )
         if recipe.method == "madry":
             x_adv = pgd(model, x, y, random_start=True, **budget)
+        elif recipe.method == "fast":
+            # Wong et al.: uniform start in the ball (clipped to the box), one FGSM step
+            x_adv = pgd(model, x, y, random_start=True, **{**budget, "steps": 1})
         else:
             x_adv = trades_inner_max(model, x, **budget)
-    if recipe.method == "madry":
+    if recipe.method == "fast":  # no clean forward: fast pays for two passes only
+        logits_adv = model(x_adv)
+        loss = _loss(logits_adv, y, "ce", check_values=False).mean()
+        n_clean = 0
+        n_rob = int(_correct(logits_adv.detach(), y).sum())
+    elif recipe.method == "madry":
         with torch.no_grad(), eval_mode(model):
             n_clean = int(_correct(model(x), y).sum())
         logits_adv = model(x_adv)
