@@ -15,8 +15,9 @@
 - :mod:`tradeoff.torch.roar` — ROAR / KAR occlusion, retraining and Kim et al.'s scores;
 - :mod:`tradeoff.torch.manifold` — Kim et al.'s VAE-GAN / VAE and the distance to the
   learned manifold;
-- :mod:`tradeoff.torch.cli` (``tradeoff train``), :mod:`tradeoff.torch.benchmark`
-  (``tradeoff bench attack``).
+- :mod:`tradeoff.torch.cli` (``tradeoff train``, ``tradeoff eval``),
+  :mod:`tradeoff.torch.benchmark` (``tradeoff bench attack``),
+  :mod:`tradeoff.torch.bench_training` (``tradeoff bench training``).
 
 ``import tradeoff.torch`` is light: the submodules load on first attribute access.
 """
@@ -29,6 +30,7 @@ _SUBMODULES = (
     "attack_suite",
     "attacks",
     "attribution",
+    "bench_training",
     "benchmark",
     "cli",
     "data",
