@@ -64,6 +64,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import cast
 
 import numpy as np
 
@@ -148,7 +149,8 @@ class BernoulliModel:
     """
 
     tau: np.ndarray
-    theta: np.ndarray = field(default=None)  # type: ignore[assignment]
+    # None until __post_init__ replaces it with the array (all ones when not given)
+    theta: np.ndarray = field(default=cast("np.ndarray", None))
 
     def __repr__(self) -> str:
         return short_repr(self)
@@ -617,6 +619,7 @@ def _moments(v: np.ndarray, tau: np.ndarray, c: float, want: dict[int, int]) -> 
         terms_abs = float(np.abs(w_k).sum())
         lin_out = quad_out = None
         if level >= 1:
+            assert ratio is not None  # set above: max(want.values()) >= level >= 1
             lin_out = w_k.real @ ratio_re - w_k.imag @ ratio_im
             # |ratio| can exceed 1 (it is E[s e^{us}]/E[e^{us}]): bound its rounding too
             r_abs = np.abs(ratio)
@@ -761,19 +764,23 @@ def _orthant_fgh(tau: np.ndarray, eps: float, a: float):
             f += (1 - a) * m[0].value
             err += m[0].err
             if level >= 1:
+                assert g is not None and m[1].lin is not None  # level >= 1 asks for them
                 g += (1 - a) * m[1].lin
                 err += m[1].err
             if level >= 2:
+                assert H is not None and m[2].quad is not None  # level >= 2 asks for them
                 H += (1 - a) * m[2].quad
         if a > 0:
             n = _moments(v, tau, c, want)
             f += a * n[0].value
             err += n[0].err
             if level >= 1:
+                assert g is not None and n[1].lin is not None  # level >= 1 asks for them
                 g += a * (n[1].lin - eps * n[1].value)
                 err += n[1].err
             if level >= 2:
                 n2 = n[2]
+                assert H is not None and n2.lin is not None and n2.quad is not None
                 Q = n2.quad - eps * (n2.lin[:, None] + n2.lin[None, :]) + eps**2 * n2.value
                 H += a * Q
         return f, g, H, err
@@ -1246,6 +1253,7 @@ def _adam(
     """Full-batch Adam on the mean logistic loss; FGSM on even iterations if ``eps``."""
     d = w.size
     robust = eps is not None
+    radius = 0.0 if eps is None else eps  # read on the adversarial iterations only
     m1 = np.zeros(d)
     m2 = np.zeros(d)
     b1, b2, tiny = 0.9, 0.999, 1e-8
@@ -1254,12 +1262,12 @@ def _adam(
         adversarial = robust and t % 2 == 0
         if adversarial:
             # FGSM: x − ε y sign(w); margin y wᵀx − ε‖w‖₁, no N×d temporary
-            z = z - eps * float(np.abs(w).sum())
+            z = z - radius * float(np.abs(w).sum())
         _, l1, _ = _logistic_parts(z)
         gy = l1 * y
         grad = x.T @ gy
         if adversarial:
-            grad = grad - eps * np.sign(w) * float(gy @ y)
+            grad = grad - radius * np.sign(w) * float(gy @ y)
         grad /= x.shape[0]
         m1 = b1 * m1 + (1 - b1) * grad
         m2 = b2 * m2 + (1 - b2) * grad * grad

@@ -63,6 +63,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 from scipy import optimize, special
@@ -502,7 +503,8 @@ def _raw_phi(loss: MarginLoss) -> Callable[[np.ndarray], np.ndarray]:
         ok = False
     if ok:
         return lambda a: np.asarray(loss.phi(a), dtype=np.float64)
-    return np.vectorize(lambda t: float(loss.phi(float(t))), otypes=[np.float64])
+    scalar_phi = cast(Callable[[float], Any], loss.phi)  # φ that takes scalars only
+    return np.vectorize(lambda t: float(scalar_phi(float(t))), otypes=[np.float64])
 
 
 def _check_eta(eta: object) -> np.ndarray:
@@ -627,12 +629,20 @@ def _envelope(loss: MarginLoss) -> _Envelope:
             # Left contact given b: the point maximising the slope of the chord to b.
             lo_a, hi_a = max(0.0, a - h), min(a + h, b - h)
             if lo_a < hi_a and a > 0.0:
-                a = _golden_scalar(lambda t, b=b, fb=fb: (fb - pt(t)) / (b - t), lo_a, hi_a, True)
+
+                def slope_to_b(t: float, b: float = b, fb: float = fb) -> float:
+                    return (fb - pt(t)) / (b - t)
+
+                a = _golden_scalar(slope_to_b, lo_a, hi_a, True)
                 fa = pt(a)
             # Right contact given a: the point minimising the slope of the chord from a.
             lo_b, hi_b = max(b - h, a + h), min(1.0, b + h)
             if lo_b < hi_b and b < 1.0:
-                b = _golden_scalar(lambda t, a=a, fa=fa: (pt(t) - fa) / (t - a), lo_b, hi_b, False)
+
+                def slope_from_a(t: float, a: float = a, fa: float = fa) -> float:
+                    return (pt(t) - fa) / (t - a)
+
+                b = _golden_scalar(slope_from_a, lo_b, hi_b, False)
                 fb = pt(b)
         segments.append((a, b, fa, fb))
     hull_refined = hull.copy()
@@ -695,6 +705,7 @@ def psi(loss: object, theta: object, *, method: str = "auto") -> np.ndarray:
     if method == "closed" and loss.psi_closed is None:
         raise ValueError(f"method='closed' needs a closed-form psi; loss {loss.name!r} has none")
     if method == "closed" or (method == "auto" and loss.psi_closed is not None):
+        assert loss.psi_closed is not None  # method="closed" without one raised above
         return np.asarray(loss.psi_closed(t), dtype=np.float64).reshape(t.shape)[()]
     return np.asarray(_psi_numeric(loss, t))[()]
 
@@ -732,6 +743,7 @@ def psi_inverse(
         out[:] = loss.psi_inverse_closed(flat)
     elif use_closed:
         f = loss.psi_closed
+        assert f is not None  # use_closed says so
         for i, target in enumerate(flat):
             if target >= psi_one:
                 out[i] = 1.0

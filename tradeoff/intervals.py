@@ -76,7 +76,7 @@ Interval = tuple  # (lo, hi), closed, lo <= hi
 EPS_MIN = Fraction(1, 10_000)
 
 
-def _exact_real(name: str, value: object) -> numbers.Real:
+def _exact_real(name: str, value: object) -> int | float | Fraction:
     """A finite real kept in its own type (int, Fraction or float)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         if isinstance(value, np.generic) and np.issubdtype(type(value), np.number):
@@ -287,9 +287,9 @@ def _dilate(a: list[Interval], eps) -> list[Interval]:
 class Risks:
     """R_nat, R_bdy and R_rob of one score function (exact)."""
 
-    natural: numbers.Real
-    boundary: numbers.Real
-    robust: numbers.Real
+    natural: int | float | Fraction
+    boundary: int | float | Fraction
+    robust: int | float | Fraction
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,7 @@ class IntervalExample:
     ⌈1/(2ε)⌉ label periods.
     """
 
-    eps: numbers.Real
+    eps: int | float | Fraction
 
     def __post_init__(self) -> None:
         e = _exact_real("eps", self.eps)
@@ -526,14 +526,13 @@ def _ball_cells(example: IntervalExample, f: PiecewiseAffine):
     e = example.eps
     t = f.breaks
     m = len(t) - 1
-    cuts = {0, 1}
+    cuts: set[int | float | Fraction] = {0, 1}
     for ti in t:
         for c in (ti - e, ti, ti + e):
             if 0 < c < 1:
                 cuts.add(c)
-    cuts = sorted(cuts)
     lengths, own, piece_lo, piece_hi, at_lo, at_hi = [], [], [], [], [], []
-    for p, q in itertools.pairwise(cuts):
+    for p, q in itertools.pairwise(sorted(cuts)):
         mid = (p + q) / 2
         # the piece holding the cell; with float end points a cell can be one ulp wide
         # and its midpoint then equals a break point (measure ~1e-16, either side will do)
@@ -621,13 +620,13 @@ class Table1:
     label balance by at most ε, so no classifier does better).
     """
 
-    eps: numbers.Real
+    eps: int | float | Fraction
     bayes: Risks
     all_one: Risks
     all_minus_one: Risks
-    p_negative: numbers.Real
-    p_positive: numbers.Real
-    robust_optimum: numbers.Real
+    p_negative: int | float | Fraction
+    p_positive: int | float | Fraction
+    robust_optimum: int | float | Fraction
     integer_periods: bool
 
 

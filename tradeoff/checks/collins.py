@@ -53,16 +53,17 @@ def _theorem1() -> list[Check]:
     n, draws = 50, 100
     rng = np.random.default_rng(1)
     bound, prob = theorem1_bound(model, n)
-    errors, hoeff = [], []
+    drawn: list[float] = []
+    hoeff: list[float] = []
     e_min = float(model.tau.min())
     for _ in range(draws):
         x, y = model.sample(n, rng)
         w_hat = theorem1_estimator(x, y)
-        errors.append(theorem1_error(model, x, y))
+        drawn.append(theorem1_error(model, x, y))
         aligned = w_hat * model.theta
         inner = float(aligned @ model.tau)
         hoeff.append(math.exp(-2.0 * inner * inner))  # eq. (10) with the draw's ŵ
-    errors = np.array(errors)
+    errors = np.array(drawn)
     held = float(np.mean(errors <= bound))
     worst = float(errors.max())
     # exponents: the bound's 2ε²(Στ)²/d against the exact −log(error) of the worst draw
@@ -114,8 +115,8 @@ def _proof_gap() -> Check:
     bound, prob = theorem1_bound(model, 1)
     e_min, total = float(tau.min()), float(tau.sum())
     p_gap, worst = 0.0, 0.0
-    for s in itertools.product([1.0, -1.0], repeat=tau.size):
-        s = np.array(s)  # n = 1, y = 1: z = x = s, ‖z‖ = √d
+    for signs in itertools.product([1.0, -1.0], repeat=tau.size):
+        s = np.array(signs)  # n = 1, y = 1: z = x = s, ‖z‖ = √d
         pr = float(np.prod(np.where(s > 0, 0.5 + tau, 0.5 - tau)))
         event14 = s.sum() >= total  # <z,1> >= 2Στ − t with t = Στ (their δ)
         concl = float(s @ tau) >= e_min * total  # <ŵ,τ> >= εΣτ/√d

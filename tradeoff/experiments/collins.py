@@ -15,6 +15,8 @@ finite procedure's own objective (the N-sample a = 1/2 objective, solved exactly
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tradeoff.experiments import Context, Experiment, row
@@ -153,7 +155,7 @@ def compute_table1(ctx: Context) -> dict:
     n = ctx.pick(smoke=1000, reduced=N, paper=N)
     tol = ctx.pick(smoke=1e-3, reduced=1e-4, paper=1e-4)
     ranges = {"[0, 0.2]": 0.2, "[0, 0.25] (stated)": 0.25}
-    results = {}
+    results: dict[str, dict[str, Any]] = {}  # per τ range: the JSON record
     for label, hi in ranges.items():
         ctx.log(f"collins-table1: τ in {label}, {repeats} seed(s), N = {n}")
         runs = table1_runs(hi, ctx.seed, repeats, n=n, tol=tol)

@@ -45,6 +45,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -771,9 +772,9 @@ def _claim(diff: list, bigger: bool = True) -> str:
 
 def _annotated_grid(
     rows: list[tuple[str, np.ndarray]],
-    cell_titles: list[list[str] | None],
+    cell_titles: Sequence[list[str] | None],
     title: str,
-    colors: list[list[str]] | None = None,
+    colors: Sequence[list[str] | None] | None = None,
     cell: float = 1.05,
 ):
     """:func:`~tradeoff.torch.attribution.grid_figure` with a title above every cell
@@ -786,8 +787,9 @@ def _annotated_grid(
     for r, titles in enumerate(cell_titles):
         if titles is None:
             continue
+        row_colors = colors[r] if colors is not None else None
         for c in range(n):
-            color = colors[r][c] if colors is not None and colors[r] is not None else "black"
+            color = row_colors[c] if row_colors is not None else "black"
             axes[r * n + c].set_title(titles[c], fontsize=7, color=color, pad=2)
     fig.tight_layout()
     return fig
@@ -1045,7 +1047,8 @@ def fig3_compute(ctx: Context) -> dict:
             }
             ctx.log(f"tsipras-fig3: {norm} {name} done ({time.perf_counter() - t0:.0f} s)")
     n = len(idx)
-    rows, notes, claims = [], [], {}
+    rows, notes = [], []
+    claims: dict[str, dict[str, str]] = {}  # per norm: per model, the verdict
     for norm, eps in LARGE_EPS.items():
         lab = f"{NORM_LABEL[norm]} ε={eps:g}"
         for name in models:
@@ -1418,7 +1421,8 @@ def kim_compute(ctx: Context) -> dict:
     Fig. 2 (and the claim of §2.1 behind Fig. 1)."""
     s = KIM_SETTINGS[ctx.scale]
     eps_list = (0.0, *s["train_eps"])
-    notes, rows = [], []
+    notes: list[str] = []
+    rows = []
     out: dict[str, Any] = {"datasets": {}}
     available = available_datasets(ctx, s["datasets"], notes)
     recipes = {

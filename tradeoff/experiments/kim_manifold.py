@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -246,7 +246,7 @@ def _spearman(x: list, y: list) -> float | None:
 
 
 def _model_names(eps: dict) -> list[tuple[str, str | None, float]]:
-    names = [("standard", None, 0.0)]
+    names: list[tuple[str, str | None, float]] = [("standard", None, 0.0)]
     for norm, grid in eps.items():
         names += [(f"{norm}/{e:g}", norm, e) for e in grid]
     return names
@@ -269,7 +269,8 @@ def compute(ctx: Context) -> dict:
     }
     models = get_models(ctx, recipes, "kim-fig1")
     gens = _manifold_models(ctx, datasets)
-    rows, out = [], {"datasets": {}}
+    rows = []
+    out: dict[str, Any] = {"datasets": {}}
     t0 = time.perf_counter()
     for ds in datasets:
         dsl = DATASET_LABEL[ds]
@@ -299,11 +300,18 @@ def compute(ctx: Context) -> dict:
                 clean = model(x).argmax(1)
                 adv = model(xa).argmax(1)
             ok = (adv != clean).numpy()
-            d_adv = manifold.manifold_distance(xa[torch.as_tensor(ok)], gen) if ok.any() else []
+            d_adv: np.ndarray | list[float] = (
+                manifold.manifold_distance(xa[torch.as_tensor(ok)], gen) if ok.any() else []
+            )
             lat_x = xa[torch.as_tensor(ok)][: s["n_latent"]]
             d_lat = (
                 manifold.manifold_distance(
-                    lat_x, manifold.project_latent(gen, lat_x, steps=s["latent_steps"])
+                    lat_x,
+                    # without return_latent: the projections alone
+                    cast(
+                        torch.Tensor,
+                        manifold.project_latent(gen, lat_x, steps=s["latent_steps"]),
+                    ),
                 )
                 if len(lat_x)
                 else np.zeros(0)

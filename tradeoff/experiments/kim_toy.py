@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ def principal_axis(points: np.ndarray) -> np.ndarray:
     return v if v[np.flatnonzero(v)[0]] > 0 else -v
 
 
-def axis_angle(delta: np.ndarray, axis: Sequence[float]) -> np.ndarray:
+def axis_angle(delta: np.ndarray, axis: Sequence[float] | np.ndarray) -> np.ndarray:
     """Angle in degrees, in [0°, 90°], between each row of ``delta`` and the line spanned
     by ``axis`` (sign-free: δ and −δ give the same angle). Rows shorter than 1e-6 (no
     perturbation) give NaN."""
@@ -242,7 +243,9 @@ def train_net_fit(
     eps = check_real("eps", eps, low=0.0)
     net = build("toy_mlp", input_shape=(2,), num_classes=2, seed=seed)
     split = Split(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64))
-    common = dict(epochs=epochs, batch_size=100, optimizer="adam", lr=1e-3, clip=CLIP, seed=seed)
+    common: dict[str, Any] = dict(
+        epochs=epochs, batch_size=100, optimizer="adam", lr=1e-3, clip=CLIP, seed=seed
+    )
     if eps > 0:
         fit(
             net,
@@ -421,12 +424,12 @@ def compute(ctx: Context) -> dict:
     fig: dict = {}
     try:
         for i, s in enumerate(seeds):
-            x, y, _, order = toy_data(n, s)
+            x, y, _, shuffle = toy_data(n, s)
             res: dict = {}
             res_fit: dict = {}
             for name, eps in NETS.items():
                 ctx.log(f"kim-fig3b: seed {s}, {name} (ε_train {eps:g})")
-                net = train_net(x, y, order, eps=eps, seed=s, epochs=epochs, steps=steps)
+                net = train_net(x, y, shuffle, eps=eps, seed=s, epochs=epochs, steps=steps)
                 res[name] = measure(net, x, y, steps=steps)
                 net_fit = train_net_fit(x, y, eps=eps, seed=s, epochs=epochs, steps=steps)
                 res_fit[name] = measure(net_fit, x, y, steps=steps)

@@ -37,7 +37,7 @@ import itertools
 import math
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -221,6 +221,7 @@ def mnist_cnn_recipe(
         schedule = [{"eps": 0.0, "alpha": 0.0, "epochs": scaled(total)}]
         method, norm_used, steps = "standard", None, 0
     else:
+        assert norm is not None  # eps > 0: checked to be one of NORMS above
         w = s["warmup"]
         schedule = [
             {
@@ -378,14 +379,15 @@ def evaluate_mnist_cnn(
             eps=eps,
             alpha=2.5 * eps / steps,
             steps=steps,
-            norm=norm,
+            norm=cast(str, norm),  # eps > 0: the recipe's norm (PGD refuses None)
             seed=0,
             clip=data.pixel_range,
         )
         res = ttrain.evaluate(model, data, attack=attack, check_samples=check_samples, warn=False)
         out.update(
             # evaluate() averages in float32: back to the exact count of robust digits
-            rob_acc=100.0 * round(res.robust_acc * len(test)) / len(test),
+            # (robust_acc is a float: evaluate() was given an attack)
+            rob_acc=100.0 * round(cast(float, res.robust_acc) * len(test)) / len(test),
             attack=res.attack,
             eval_warnings=list(res.warnings),
         )

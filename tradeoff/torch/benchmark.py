@@ -34,6 +34,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -159,7 +160,7 @@ def main(argv: list[str]) -> int:
     eager_before = _micro(eager_step, device, reps_micro)
     fused = _micro(fused_step, device, reps_micro)
     eager_after = _micro(eager_step, device, reps_micro)
-    fb = {"base": [], "fast": []}
+    fb: dict[str, list[float]] = {"base": [], "fast": []}
     for _ in range(9):
         fb["base"].append(_time(fwd_bwd(model), device))
         fb["fast"].append(_time(fwd_bwd(fast), device))
@@ -180,13 +181,18 @@ def main(argv: list[str]) -> int:
         for prec in _amp_precisions(device):
             for base_name, m in (("tradeoff.pgd", model), ("tradeoff.pgd + fast_model", fast)):
                 name = f"{base_name}, {prec}"
-                variants[name] = lambda m=m, prec=prec: attacks.pgd(
-                    m, x, y, eps=eps, alpha=alpha, steps=steps, seed=0, precision=prec
-                )
+
+                def reduced(m: torch.nn.Module = m, prec: str = prec) -> torch.Tensor:
+                    return attacks.pgd(
+                        m, x, y, eps=eps, alpha=alpha, steps=steps, seed=0, precision=prec
+                    )
+
+                variants[name] = reduced
                 amp_pairs[name] = base_name
     compile_s = None
     if args.compile:
-        compiled = torch.compile(model)
+        # torch.compile is typed as returning a callable; given a module it returns one
+        compiled = cast(torch.nn.Module, torch.compile(model))
         t = time.perf_counter()
         attacks.pgd(compiled, x, y, eps=eps, alpha=alpha, steps=1, seed=0)
         compile_s = time.perf_counter() - t

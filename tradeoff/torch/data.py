@@ -51,6 +51,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -81,7 +82,7 @@ DATASETS = ("fashion_mnist", "mnist", "mnist5k", "cifar10", "digits")
 MNIST5K_FILE = Path("data", "data", "mnist_5k.csv.gz")
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): code → big-endian numpy dtype.
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -323,7 +324,7 @@ def _load_idx_arrays(name: str, root: str | os.PathLike | None):
         raise _not_found(name, roots)
     arrays = []
     for key, stem in _IDX_NAMES.items():
-        arr = read_idx(_idx_file(folder, stem))
+        arr = read_idx(cast(Path, _idx_file(folder, stem)))  # find_idx_folder saw all four
         want_ndim = 3 if key.endswith("_x") else 1
         if arr.ndim != want_ndim:
             raise ValueError(
@@ -673,7 +674,7 @@ def _load_cifar10_arrays(root: str | os.PathLike | None):
     if found is None:
         raise _not_found("cifar10", roots)
     folder, kind = found
-    *train_files, test_file = _cifar_files(folder, kind)
+    *train_files, test_file = cast("list[Path]", _cifar_files(folder, kind))  # found: all there
     train = [read_cifar10_batch(f, kind) for f in train_files]
     sx, sy = read_cifar10_batch(test_file, kind)
     tx = np.concatenate([x for x, _ in train])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -73,7 +74,7 @@ def _conv_net(
         if spec == "pool":
             layers.append(nn.MaxPool2d(2, 2))
         else:
-            out, kern, pad = spec
+            out, kern, pad = cast("tuple[int, int, int]", spec)  # not "pool": a conv spec
             layers += [nn.Conv2d(c, out, kern, padding=pad), nn.ReLU()]
             c = out
     features = nn.Sequential(*layers, nn.Flatten())
@@ -110,8 +111,8 @@ def _trades_init(net: nn.Sequential) -> None:
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight)
-            nn.init.zeros_(m.bias)
-    last = net[-1]
+            nn.init.zeros_(cast(torch.Tensor, m.bias))  # _conv_net's convolutions have one
+    last = cast(nn.Linear, net[-1])  # _conv_net ends on the linear output layer
     nn.init.zeros_(last.weight)
     nn.init.zeros_(last.bias)
 

@@ -153,7 +153,9 @@ def random_attribution(shape: Sequence[int], seed: int) -> torch.Tensor:
     return torch.rand(shape, generator=gen, dtype=torch.float64)
 
 
-def _check_curve(fractions: Sequence[float], acc: Sequence[float]) -> tuple[np.ndarray, ...]:
+def _check_curve(
+    fractions: Sequence[float] | np.ndarray, acc: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, ...]:
     f = np.asarray(fractions, dtype=np.float64)
     a = np.asarray(acc, dtype=np.float64)
     if f.ndim != 1 or f.shape != a.shape or f.size < 2:
@@ -169,13 +171,17 @@ def _check_curve(fractions: Sequence[float], acc: Sequence[float]) -> tuple[np.n
     return f, a
 
 
-def area_under_curve(fractions: Sequence[float], accuracies: Sequence[float]) -> float:
+def area_under_curve(
+    fractions: Sequence[float] | np.ndarray, accuracies: Sequence[float] | np.ndarray
+) -> float:
     """Trapezoidal area under the accuracy curve over ``fractions`` (accuracy in [0, 1])."""
     f, a = _check_curve(fractions, accuracies)
     return float(np.sum(np.diff(f) * (a[1:] + a[:-1]) / 2))
 
 
-def area_over_curve(fractions: Sequence[float], accuracies: Sequence[float]) -> float:
+def area_over_curve(
+    fractions: Sequence[float] | np.ndarray, accuracies: Sequence[float] | np.ndarray
+) -> float:
     """Area between the curve and accuracy 1 over ``fractions``:
     ``(f_max − f_min) − AUC``."""
     f, _ = _check_curve(fractions, accuracies)
