@@ -4,6 +4,7 @@ sweep runner and ``tradeoff reproduce``."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import pytest
@@ -239,12 +240,19 @@ def test_sweep_on_a_dask_local_cluster():
 
     tasks = [{"seed": s, "epochs": 1} for s in range(2)]
     local = sweep.run_sweep(sweep.example_task, tasks, workers=1, progress=False)
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster),
-        joblib.parallel_config(backend="dask"),
-    ):
-        remote = sweep.run_sweep(sweep.example_task, tasks, workers=2, progress=False)
+    # LocalCluster writes its workers' settings (OMP_NUM_THREADS=1, ...) into this
+    # process's environment and leaves them: restore it, or later tests' children inherit
+    saved = dict(os.environ)
+    try:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster),
+            joblib.parallel_config(backend="dask"),
+        ):
+            remote = sweep.run_sweep(sweep.example_task, tasks, workers=2, progress=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     assert remote == local

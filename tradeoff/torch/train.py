@@ -72,6 +72,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -348,7 +349,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """
     path = Path(path)
     host_prefix = _tmp_prefix(path).rsplit(".", 2)[0] + "."  # <name>.<host>.
-    removed = []
+    removed: list[Path] = []
     if not path.parent.is_dir():
         return removed
     for tmp in path.parent.glob(glob.escape(path.name) + ".*.tmp"):
@@ -440,7 +441,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
 
 
 #: what a checkpoint holds, and the type of each entry (checked before anything is used)
-_STATE_TYPES = {
+_STATE_TYPES: dict[str, type | tuple[type, ...]] = {
     "format": str,
     "sha256": str,
     "config": dict,
@@ -503,7 +504,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def _rng_state(data_gen: torch.Generator, device: torch.device) -> dict:
-    np_state = np.random.get_state()  # noqa: NPY002 (the user's legacy state)
+    # the user's legacy global state
+    np_state: tuple[Any, ...] = tuple(np.random.get_state())  # noqa: NPY002
     state = {
         "torch": torch.get_rng_state(),
         "numpy": {
@@ -1004,6 +1006,7 @@ class _Training:
         """Load the checkpoint (same settings and network, a position of this run);
         returns the (epoch, batch) resumed from."""
         checkpoint = self.checkpoint
+        assert checkpoint is not None  # resume() runs only with a checkpoint path
         state = load_checkpoint(checkpoint)
         old = state["config"]
         diff = {
@@ -1051,6 +1054,7 @@ class _Training:
         return self.epoch, self.batch
 
     def snapshot(self, epoch: int, batch: int, perm_now: torch.Tensor | None) -> None:
+        assert self.checkpoint is not None  # snapshots are taken only with a checkpoint path
         save_checkpoint(
             self.checkpoint,
             {
@@ -1183,6 +1187,7 @@ class _Training:
         row = {"guard_robust_acc": acc}
         prev = self.guard_prev
         if prev is not None and acc < prev - self.overfit_guard:
+            assert self.guard_best is not None  # stored with guard_prev after every epoch
             self.model.load_state_dict(self.guard_best)
             self.guard.refresh()
             self.stopped = {"epoch": epoch + 1, "robust_acc": acc, "previous_robust_acc": prev}
@@ -1247,6 +1252,7 @@ def _free_step(
         guard.restore()
         raise guard.error(where, "a parameter became NaN or inf in the optimiser step")
     g = xa.grad
+    assert g is not None  # xa requires grad and the loss was backpropagated through it
     with torch.no_grad():
         d.add_(recipe.alpha * torch.sign(g)).clamp_(-recipe.eps, recipe.eps)
     return value, 0, n_rob
@@ -1272,7 +1278,7 @@ def _train_step(
     guard.save()
     x_adv = x
     if recipe.method != "standard" and recipe.eps > 0:
-        budget = dict(
+        budget: dict[str, Any] = dict(
             eps=recipe.eps,
             alpha=recipe.alpha,
             steps=recipe.steps,
