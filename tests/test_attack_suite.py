@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
+from _torch_probes import ModeProbe  # noqa: E402
 from torch import nn  # noqa: E402
 
 from tradeoff.torch import attack_suite as S  # noqa: E402
@@ -333,18 +334,6 @@ ATTACKS = {
     "cw": lambda m, x, y: S.carlini_wagner_l2(m, x, y, steps=20, binary_steps=3, lr=5e-2),
     "lbfgs": lambda m, x, y: S.lbfgs(m, x, y, search_steps=3, maxiter=20),
 }
-
-
-class ModeProbe(nn.Module):
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-        self.drop = nn.Dropout(0.5)
-        self.seen: list[bool] = []
-
-    def forward(self, x):
-        self.seen.append(self.training)
-        return self.inner(self.drop(x))
 
 
 def _x(out):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
+from _torch_probes import ModeProbe  # noqa: E402
 from torch import nn  # noqa: E402
 
 from tradeoff.torch import attacks, data, nets  # noqa: E402
@@ -142,20 +143,6 @@ def test_zero_gradient_gives_no_nan_and_no_move(digits):
         assert torch.equal(xa, x)
     xt = attacks.trades_inner_max(net, x, eps=0.3, alpha=0.1, steps=3, norm="l2", seed=0)
     assert torch.isfinite(xt).all()
-
-
-class ModeProbe(nn.Module):
-    """Records the training flag it sees during forward passes."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-        self.drop = nn.Dropout(0.5)
-        self.seen: list[bool] = []
-
-    def forward(self, x):
-        self.seen.append(self.training)
-        return self.inner(self.drop(x))
 
 
 @pytest.mark.parametrize("which", ["pgd", "fgsm", "trades"])
