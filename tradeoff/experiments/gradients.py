@@ -365,8 +365,7 @@ def get_models(ctx: Context, recipes: dict[str, dict], desc: str) -> dict[str, t
         )
         for k, res in zip(missing, done, strict=True):
             recipe = unique[k]
-            shape = (3, 32, 32) if recipe["net"] == "kim_cifar" else (1, 28, 28)
-            model = nets.build(recipe["net"], input_shape=shape, num_classes=10)
+            model = nets.build(recipe["net"], num_classes=10)  # the net's own input shape
             model.load_state_dict(res["state"])
             got[k] = (model.eval(), {**res["info"], "wall_s": time.perf_counter() - t0})
             if ctx.models is not None:

@@ -265,8 +265,7 @@ def roar_kar_curves(ctx: Context) -> dict:
     base = json.dumps(recipes["standard"], sort_keys=True)
     n_test = _n_test(ctx.scale)
     x, _, xt, yt, _ = _roar_data(base, ctx.data_dir, s["n_retrain"], n_test)
-    data = load_recipe_data(recipes["standard"], root=ctx.data_dir, n_test=1)
-    prange = tuple(data.pixel_range)
+    prange = tuple(float(v) for v in recipes["standard"]["data"]["pixel_range"])
     common = {
         "recipe_json": base,
         "root": ctx.data_dir,
